@@ -1,0 +1,4 @@
+from lsp_assist.cli import main
+
+if __name__ == "__main__":
+    main()
