@@ -1,0 +1,204 @@
+"""Ollama through the official `ollama` client: model facts and streamed generation.
+
+One long-lived `AsyncClient` per host (a new client per request costs a connection set-up
+each time). Streams are async generators that the caller must `aclose()`: closing one
+closes the HTTP response, which is how Ollama learns to stop generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import ollama
+import pydantic
+
+from lsp_assist.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ModelFailed,
+    ModelNotFound,
+    ModelWithoutFim,
+    ServerBusy,
+    StreamTruncated,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    template: str
+    capabilities: tuple[str, ...]
+    context_length: int | None
+    family: str = ""
+
+    @property
+    def supports_insert(self) -> bool:
+        return "insert" in self.capabilities or ".Suffix" in self.template
+
+
+@dataclass
+class GenerationStats:
+    """What Ollama's final chunk says about the work it did (durations in ms)."""
+
+    done: bool = False
+    done_reason: str = ""
+    prompt_eval_count: int = 0
+    prompt_eval_ms: float = 0.0
+    eval_count: int = 0
+    eval_ms: float = 0.0
+    total_ms: float = 0.0
+    ttft_ms: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+
+def map_backend_error(exc: BaseException, *, host: str, model: str) -> BackendError:
+    """Turns whatever the client raised into one of our faults."""
+    if isinstance(exc, BackendError):
+        return exc
+    if isinstance(exc, ollama.ResponseError):
+        text = exc.error or ""
+        if exc.status_code == 404:
+            return ModelNotFound(model)
+        if exc.status_code == 400 and "does not support insert" in text:
+            return ModelWithoutFim(model)
+        if exc.status_code == 503:
+            return ServerBusy(text)
+        return ModelFailed(f"{text} (status {exc.status_code})")
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendTimeout(f"{type(exc).__name__} talking to {host}")
+    if isinstance(exc, (httpx.ConnectError, ConnectionError, OSError)):
+        return BackendUnavailable(host, str(exc) or type(exc).__name__)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return ModelFailed(f"Ollama closed the connection mid-answer ({exc})")
+    if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError)):
+        return ModelFailed(f"Ollama sent something that is not its API: {exc}")
+    if isinstance(exc, httpx.HTTPError):
+        return BackendUnavailable(host, str(exc) or type(exc).__name__)
+    return ModelFailed(f"{type(exc).__name__}: {exc}")
+
+
+class OllamaBackend:
+    def __init__(self, host: str, *, keep_alive: str = "30m", timeout_s: float = 60.0) -> None:
+        self.host = host
+        self.keep_alive = keep_alive
+        timeout = httpx.Timeout(connect=3.0, read=timeout_s, write=10.0, pool=5.0)
+        # trust_env=False: never route the user's code through a proxy from the environment.
+        self._client = ollama.AsyncClient(host=host, timeout=timeout, trust_env=False)
+        self._model_info: dict[str, ModelInfo] = {}
+        self._model_info_pending: dict[str, asyncio.Future[ModelInfo]] = {}
+
+    async def close(self) -> None:
+        await self._client._client.aclose()
+
+    async def model_info(self, model: str) -> ModelInfo:
+        """`/api/show`, cached per model once it succeeds (failures are not cached, so a
+        model pulled later is picked up)."""
+        if (info := self._model_info.get(model)) is not None:
+            return info
+        if (pending := self._model_info_pending.get(model)) is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ModelInfo] = asyncio.get_running_loop().create_future()
+        self._model_info_pending[model] = future
+        try:
+            info = await self._fetch_model_info(model)
+            self._model_info[model] = info
+            future.set_result(info)
+            return info
+        except BaseException as exc:
+            error = map_backend_error(exc, host=self.host, model=model)
+            future.set_exception(error)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise error from exc
+        finally:
+            del self._model_info_pending[model]
+
+    async def _fetch_model_info(self, model: str) -> ModelInfo:
+        shown = await self._client.show(model)
+        model_info: Mapping[str, Any] = shown.modelinfo or {}
+        context_length = next(
+            (int(v) for k, v in model_info.items() if k.endswith(".context_length")), None
+        )
+        details = shown.details
+        return ModelInfo(
+            name=model,
+            template=shown.template or "",
+            capabilities=tuple(shown.capabilities or ()),
+            context_length=context_length,
+            family=(details.family or "") if details else "",
+        )
+
+    async def version(self) -> str:
+        """`GET /api/version` (the client has no method for it)."""
+        try:
+            response = await self._client._client.get("/api/version")
+            response.raise_for_status()
+            return str(response.json().get("version", ""))
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model="") from exc
+
+    async def stream_generate(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        options: Mapping[str, Any],
+        stats: GenerationStats,
+        suffix: str | None = None,
+        raw: bool = True,
+    ) -> AsyncIterator[str]:
+        """Yields pieces of text as Ollama streams them; fills `stats` from the final chunk.
+
+        Raises a `BackendError`. A stream that ends without its final chunk raises
+        `StreamTruncated` after its text was yielded.
+        """
+        kwargs: dict[str, Any] = {}
+        if raw:
+            kwargs["raw"] = True
+        else:
+            kwargs["suffix"] = suffix
+        try:
+            chunks = await self._client.generate(
+                model=model,
+                prompt=prompt,
+                stream=True,
+                options=dict(options),
+                keep_alive=self.keep_alive,
+                **kwargs,
+            )
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model=model) from exc
+        try:
+            first = True
+            async for chunk in chunks:
+                if first:
+                    stats.ttft_ms = (time.perf_counter() - stats.started) * 1000
+                    first = False
+                if chunk.response:
+                    yield chunk.response
+                if chunk.done:
+                    stats.done = True
+                    stats.done_reason = chunk.done_reason or ""
+                    stats.prompt_eval_count = chunk.prompt_eval_count or 0
+                    stats.prompt_eval_ms = (chunk.prompt_eval_duration or 0) / 1e6
+                    stats.eval_count = chunk.eval_count or 0
+                    stats.eval_ms = (chunk.eval_duration or 0) / 1e6
+                    stats.total_ms = (chunk.total_duration or 0) / 1e6
+                    return
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model=model) from exc
+        finally:
+            # Closing the client's generator closes the HTTP response, so Ollama stops.
+            await chunks.aclose()  # type: ignore[attr-defined]
+        raise StreamTruncated("stream ended without a final chunk")

@@ -1,0 +1,150 @@
+"""One streamed answer from the model, shared by every request it can serve.
+
+A `Generation` streams in its own task. Requests wait on it; a request for a cursor state
+that continues the suggestion (the user typed its first characters) waits on the same
+generation instead of starting another. Cancelling it closes the HTTP stream at once, which
+is how Ollama learns to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from lsp_assist.backends.ollama import GenerationStats
+from lsp_assist.completion.cursor import CursorContext
+from lsp_assist.completion.postprocess import postprocess_completion
+from lsp_assist.completion.stopping import StopDetector
+from lsp_assist.completion.typethrough import CursorKey
+from lsp_assist.errors import BackendError, StreamTruncated
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """Everything decided before the stream starts."""
+
+    uri: str
+    key: CursorKey
+    cursor: CursorContext
+    multiline: bool
+    indent_blocks: bool
+    prompt_chars: int
+    prompt_ms: float
+
+
+StreamFactory = Callable[[GenerationStats], AsyncIterator[str]]
+
+
+class Generation:
+    def __init__(self, plan: GenerationPlan, open_stream: StreamFactory) -> None:
+        self.plan = plan
+        self.key = plan.key
+        self.stats = GenerationStats()
+        self.raw = ""
+        self.final: str | None = None
+        self.error: BackendError | None = None
+        self.cancelled = False
+        self.waiters = 0
+        self.finished = asyncio.Event()
+        self._updated = asyncio.Event()
+        self._open_stream = open_stream
+        self._detector = StopDetector(
+            multiline=plan.multiline,
+            line_prefix=plan.cursor.line_prefix,
+            indent_blocks=plan.indent_blocks,
+        )
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        # A task cancelled before its first step never runs `_run`'s finally.
+        self.task.add_done_callback(self._on_task_done)
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def cancel(self) -> None:
+        """Stops the stream now (closing the HTTP response) unless it already ended."""
+        if not self.done and not self.task.done():
+            self.cancelled = True
+            self.task.cancel()
+
+    def matches(self, typed: str) -> bool | None:
+        """Does the suggestion start with what the user typed? None while the stream has not
+        yet produced enough text to tell."""
+        if self.done:
+            return self.final is not None and self.final.startswith(typed)
+        if self.raw.startswith(typed):
+            return True
+        if typed.startswith(self.raw):
+            return None
+        return False
+
+    async def wait_until_decided(self, typed: str) -> bool:
+        while (verdict := self.matches(typed)) is None:
+            updated = self._updated
+            await updated.wait()
+        return verdict
+
+    def _notify(self) -> None:
+        self._updated.set()
+        self._updated = asyncio.Event()
+
+    async def _run(self) -> None:
+        stream = self._open_stream(self.stats)
+        try:
+            async for piece in stream:
+                self.raw += piece
+                cut = self._detector.complete_length(self.raw)
+                if cut is not None:
+                    self.raw = self.raw[:cut]
+                    break
+                self._notify()
+            self.stats.total_ms = self.stats.total_ms or self._elapsed_ms()
+        except StreamTruncated as exc:
+            # Keep what arrived (cut to whole lines when several were asked for).
+            self.error = exc
+            if self.plan.multiline and "\n" in self.raw:
+                self.raw = self.raw[: self.raw.rindex("\n")]
+        except BackendError as exc:
+            self.error = exc
+            self.raw = ""
+        except asyncio.CancelledError:
+            self.cancelled = True
+        except Exception as exc:  # never let a bug kill the server's loop
+            log.exception("completion stream failed")
+            self.error = BackendError(f"{type(exc).__name__}: {exc}")
+            self.raw = ""
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+            if not self.cancelled and (self.error is None or isinstance(self.error, StreamTruncated)):
+                cursor = self.plan.cursor
+                self.final = postprocess_completion(
+                    self.raw,
+                    line_prefix=cursor.line_prefix,
+                    line_suffix=cursor.line_suffix,
+                    following_lines=cursor.following_lines,
+                    multiline=self.plan.multiline,
+                )
+            self.finished.set()
+            self._notify()
+            log.debug(
+                "generation done uri=%s chars=%d cancelled=%s error=%s backend_ms=%.1f",
+                self.plan.uri,
+                len(self.raw),
+                self.cancelled,
+                self.error,
+                self._elapsed_ms(),
+            )
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if not self.finished.is_set():
+            self.cancelled = True
+            self.finished.set()
+            self._notify()
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.stats.started) * 1000

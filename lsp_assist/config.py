@@ -1,0 +1,158 @@
+"""The one typed settings model.
+
+Editors send settings as camelCase JSON, both as `initializationOptions` and as the
+`lspAssist` section of `workspace/configuration`. Both go through `parse_settings`, which
+ignores unknown keys and replaces each bad value by its default with one message, so a typo
+in a user's settings never stops the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_type_hints
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+MultilineMode = Literal["auto", "always", "never"]
+
+
+@dataclass(frozen=True)
+class OllamaSettings:
+    host: str = ""
+    """Ollama's URL. Empty means `$OLLAMA_HOST`, then http://127.0.0.1:11434."""
+    keepAlive: str = "30m"
+    """How long Ollama keeps the model loaded after a request (a Go duration such as "30m")."""
+    timeoutS: float = 60.0
+    """Seconds to wait for the first token; covers a cold model load."""
+
+    @property
+    def resolved_host(self) -> str:
+        return self.host or os.environ.get("OLLAMA_HOST", "") or DEFAULT_OLLAMA_HOST
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    enabled: bool = True
+    model: str = "qwen2.5-coder:1.5b-base"
+    debounceMs: int = 75
+    """Wait this long after a keystroke before asking the model (0 = no wait)."""
+    maxTokens: int = 128
+    multiline: MultilineMode = "auto"
+    """"auto" lets the syntax tree decide; "always" / "never" force it."""
+    temperature: float = 0.2
+    numCtx: int = 4096
+    """Context window sent on every request. Constant per model: a change reloads the model."""
+    contextFiles: bool = True
+    """Put other open files of the same language in the prompt (repo-level FIM)."""
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    enabled: bool = True
+    model: str = "qwen2.5-coder:7b-instruct"
+    onSave: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    ollama: OllamaSettings = field(default_factory=OllamaSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+
+
+_DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))*$")
+
+
+def _check_value(section: str, name: str, value: Any) -> str | None:
+    """Checks beyond the type: returns a message when the value makes no sense."""
+    if name in ("debounceMs",) and value < 0:
+        return "must be 0 or more"
+    if name in ("maxTokens", "numCtx") and value <= 0:
+        return "must be positive"
+    if name == "numCtx" and value < 512:
+        return "must be at least 512"
+    if name == "temperature" and not 0 <= value <= 2:
+        return "must be between 0 and 2"
+    if name == "timeoutS" and value <= 0:
+        return "must be positive"
+    if name == "keepAlive" and not _DURATION.match(value):
+        return 'must be a duration such as "30m" or "-1m"'
+    if name == "host" and value and not re.match(r"^(https?://)?[\w.\-\[\]:]+(:\d+)?(/.*)?$", value):
+        return "must be a URL such as http://127.0.0.1:11434"
+    if name == "model" and not value.strip():
+        return "must not be empty"
+    return None
+
+
+def _coerce(expected: Any, value: Any) -> tuple[bool, Any]:
+    """Returns (ok, value) for a JSON value against a field's annotated type."""
+    if expected is bool:
+        return isinstance(value, bool), value
+    if expected is int:
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int), value
+    if expected is float:
+        if isinstance(value, bool):
+            return False, value
+        return isinstance(value, (int, float)), float(value) if isinstance(value, (int, float)) else value
+    if expected is str:
+        return isinstance(value, str), value
+    choices = get_args(expected)
+    if choices:
+        return value in choices, value
+    return False, value
+
+
+def _parse_section(cls: type[Any], raw: Any, path: str, problems: list[str]) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        problems.append(f"{path} must be an object; using defaults")
+        return cls()
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw or raw[f.name] is None:
+            continue
+        expected = hints[f.name]
+        ok, value = _coerce(expected, raw[f.name])
+        problem = None if ok else "has the wrong type"
+        if ok:
+            problem = _check_value(path, f.name, value)
+        if problem:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            problems.append(f"{path}.{f.name} {problem}: {raw[f.name]!r}; using {default!r}")
+            continue
+        values[f.name] = value
+    return cls(**values)
+
+
+def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
+    """Settings from the editor's JSON, plus one message per bad value (already replaced by
+    its default). Unknown keys are ignored; `None` or `{}` give the defaults."""
+    problems: list[str] = []
+    if raw is None:
+        return Settings(), problems
+    if not isinstance(raw, Mapping):
+        return Settings(), ["lspAssist settings must be an object; using defaults"]
+    # Some clients nest the section under its name.
+    if "lspAssist" in raw and isinstance(raw["lspAssist"], Mapping):
+        raw = raw["lspAssist"]
+    settings = Settings(
+        ollama=_parse_section(OllamaSettings, raw.get("ollama"), "ollama", problems),
+        completion=_parse_section(CompletionSettings, raw.get("completion"), "completion", problems),
+        review=_parse_section(ReviewSettings, raw.get("review"), "review", problems),
+    )
+    return settings, problems
+
+
+def settings_to_json(settings: Settings) -> dict[str, Any]:
+    """The camelCase JSON shape editors use (for docs, `doctor` and tests)."""
+    return dataclasses.asdict(settings)

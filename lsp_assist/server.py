@@ -1,0 +1,182 @@
+"""Wires LSP methods to the session and the completion engine — nothing else.
+
+Notifications (open/change/close/configuration) update the `Session` synchronously, in
+order. Requests are `async` so that `$/cancelRequest` can stop them and so that a slow model
+never blocks the next keystroke.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from lsp_assist import __version__
+from lsp_assist.completion.cursor import CursorContext
+from lsp_assist.positions import PositionEncoding
+from lsp_assist.session import Session, settings_section
+
+log = logging.getLogger(__name__)
+
+CONFIG_SECTION = "lspAssist"
+STATUS_NOTIFICATION = "lspAssist/status"
+
+_MESSAGE_TYPES = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+}
+
+
+class AssistServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("lsp-assist", __version__)
+        self.session = Session(show_message=self.show_user_message, send_status=self.send_status)
+
+    def show_user_message(self, severity: str, message: str) -> None:
+        self.window_show_message(
+            types.ShowMessageParams(type=_MESSAGE_TYPES.get(severity, types.MessageType.Info), message=message)
+        )
+
+    def send_status(self, status: dict[str, Any]) -> None:
+        self.protocol.notify(STATUS_NOTIFICATION, status)
+
+
+def _range_tuple(change: Any) -> tuple[str, tuple[int, int] | None, tuple[int, int] | None]:
+    if isinstance(change, types.TextDocumentContentChangePartial):
+        start, end = change.range.start, change.range.end
+        return change.text, (start.line, start.character), (end.line, end.character)
+    return change.text, None, None
+
+
+def build_server() -> AssistServer:
+    server = AssistServer()
+    session = server.session
+
+    async def pull_configuration() -> None:
+        capabilities = server.client_capabilities
+        if not (capabilities.workspace and capabilities.workspace.configuration):
+            return
+        try:
+            result = await server.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=CONFIG_SECTION)])
+            )
+        except Exception as exc:
+            log.warning("workspace/configuration failed: %s", exc)
+            return
+        section = settings_section(result)
+        if section is not None:
+            session.apply_settings(section)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(params: types.InitializeParams) -> None:
+        session.encoding = PositionEncoding(str(server.workspace.position_encoding or "utf-16"))
+        root = params.root_uri or ""
+        session.root_name = root.rstrip("/").rsplit("/", 1)[-1]
+        session.apply_settings(params.initialization_options)
+        log.info("initialized: client=%s encoding=%s", params.client_info, session.encoding.value)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(params: types.InitializedParams) -> None:
+        await pull_configuration()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
+        capabilities = server.client_capabilities
+        if capabilities.workspace and capabilities.workspace.configuration:
+            await pull_configuration()
+        elif isinstance(params.settings, dict):
+            session.apply_settings(params.settings.get(CONFIG_SECTION, params.settings))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        session.open_document(item.uri, item.text, item.language_id, item.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        changes = [_range_tuple(change) for change in params.content_changes]
+        session.change_document(params.text_document.uri, params.text_document.version, changes)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        session.close_document(params.text_document.uri)
+
+    async def suggestion_at(uri: str, position: types.Position) -> tuple[Any, Any] | None:
+        document = session.documents.get(uri)
+        if document is None:
+            log.info("completion asked for a document that is not open: %s", uri)
+            return None
+        offset = document.offset_at(position.line, position.character)
+        suggestion = await session.engine.suggest(
+            document, offset, session.context_files(document), session.root_name
+        )
+        if suggestion is None:
+            return None
+        return document, (offset, suggestion)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        params: types.InlineCompletionParams,
+    ) -> types.InlineCompletionList | None:
+        found = await suggestion_at(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        document, (offset, suggestion) = found
+        line, character = document.position_at(offset)
+        here = types.Position(line=line, character=character)
+        return types.InlineCompletionList(
+            items=[
+                types.InlineCompletionItem(
+                    insert_text=suggestion.text, range=types.Range(start=here, end=here)
+                )
+            ]
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
+    async def completion(params: types.CompletionParams) -> types.CompletionList | None:
+        found = await suggestion_at(params.text_document.uri, params.position)
+        if found is None:
+            return types.CompletionList(is_incomplete=True, items=[])
+        document, (offset, suggestion) = found
+        cursor = CursorContext.of(document, offset)
+        word = cursor.word_before()
+        start_line, start_character = document.position_at(offset - len(word))
+        end_line, end_character = document.position_at(offset)
+        first_line = (word + suggestion.text).split("\n", 1)[0].strip()
+        item = types.CompletionItem(
+            label=first_line or suggestion.text.strip(),
+            kind=types.CompletionItemKind.Text,
+            detail=f"lsp-assist · {session.settings.completion.model}",
+            documentation=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=f"```\n{word + suggestion.text}\n```"
+            ),
+            filter_text=word + suggestion.text,
+            sort_text="0",
+            text_edit=types.TextEdit(
+                range=types.Range(
+                    start=types.Position(line=start_line, character=start_character),
+                    end=types.Position(line=end_line, character=end_character),
+                ),
+                new_text=word + suggestion.text,
+            ),
+        )
+        # Incomplete: the next keystroke asks again (and is answered by type-through).
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(params: None) -> None:
+        await session.shutdown()
+
+    return server
+
+
+def run_stdio() -> None:
+    build_server().start_io()
+
+
+def run_tcp(host: str, port: int) -> None:
+    build_server().start_tcp(host, port)
+
