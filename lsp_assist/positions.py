@@ -1,0 +1,55 @@
+"""Column conversion between LSP position encodings and Python string indices — the one place.
+
+LSP columns count code units of the negotiated encoding: UTF-16 (VS Code, the default), UTF-8
+(Neovim 0.11+) or UTF-32 (= Python `str` indices). Everything inside lsp-assist works with `str`
+indices; only this module translates. A column that lands inside a character (the second half
+of a surrogate pair, the middle of a UTF-8 sequence) is moved back to that character's start,
+and a column past the end of the line is clamped to the line end.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class PositionEncoding(str, enum.Enum):
+    UTF8 = "utf-8"
+    UTF16 = "utf-16"
+    UTF32 = "utf-32"
+
+
+def _width(char: str, encoding: PositionEncoding) -> int:
+    code = ord(char)
+    if encoding is PositionEncoding.UTF16:
+        return 2 if code > 0xFFFF else 1
+    if code < 0x80:
+        return 1
+    if code < 0x800:
+        return 2
+    return 3 if code < 0x10000 else 4
+
+
+def units_to_index(line: str, units: int, encoding: PositionEncoding) -> int:
+    """The `str` index in `line` of a column given in `encoding` code units."""
+    if units <= 0:
+        return 0
+    if encoding is PositionEncoding.UTF32 or line.isascii():
+        return min(units, len(line))
+    count = 0
+    for index, char in enumerate(line):
+        count += _width(char, encoding)
+        if count > units:
+            return index  # inside this character: snap back to its start
+    return len(line)
+
+
+def index_to_units(line: str, index: int, encoding: PositionEncoding) -> int:
+    """The column in `encoding` code units of `str` index `index` in `line`."""
+    index = max(0, min(index, len(line)))
+    if encoding is PositionEncoding.UTF32 or line.isascii():
+        return index
+    head = line[:index]
+    if encoding is PositionEncoding.UTF8:
+        return len(head.encode("utf-8"))
+    return len(head) + sum(1 for char in head if ord(char) > 0xFFFF)
+
