@@ -13,14 +13,19 @@ from lsp_assist import __version__
 def _setup_logging(verbosity: int, log_file: str | None) -> None:
     # stdout is the LSP transport: logs go to stderr, or to a file.
     handler: logging.Handler = (
-        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    root.setLevel(level)
-    logging.getLogger("lsp_assist").setLevel(max(logging.INFO, level) if verbosity == 0 else level)
+    # Our own INFO lines are few and useful in an editor's output panel; -v adds the
+    # libraries' INFO, -vv everything.
+    root.setLevel(
+        logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else logging.WARNING
+    )
+    logging.getLogger("lsp_assist").setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     # The HTTP client logs every request at INFO: noise next to ours.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -42,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the language server (stdio by default)")
     transport = serve.add_mutually_exclusive_group()
-    transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
-    transport.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP instead")
+    transport.add_argument(
+        "--stdio", action="store_true", help="talk LSP over stdin/stdout (default)"
+    )
+    transport.add_argument(
+        "--tcp", type=_host_port, metavar="HOST:PORT", help="listen on TCP instead"
+    )
     serve.add_argument("--log-file", help="write the log here instead of stderr")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="more log (-vv: debug)")
     return parser

@@ -81,7 +81,11 @@ def _check_value(section: str, name: str, value: Any) -> str | None:
         return "must be positive"
     if name == "keepAlive" and not _DURATION.match(value):
         return 'must be a duration such as "30m" or "-1m"'
-    if name == "host" and value and not re.match(r"^(https?://)?[\w.\-\[\]:]+(:\d+)?(/.*)?$", value):
+    if (
+        name == "host"
+        and value
+        and not re.match(r"^(https?://)?[\w.\-\[\]:]+(:\d+)?(/.*)?$", value)
+    ):
         return "must be a URL such as http://127.0.0.1:11434"
     if name == "model" and not value.strip():
         return "must not be empty"
@@ -101,7 +105,9 @@ def _coerce(expected: Any, value: Any) -> tuple[bool, Any]:
     if expected is float:
         if isinstance(value, bool):
             return False, value
-        return isinstance(value, (int, float)), float(value) if isinstance(value, (int, float)) else value
+        return isinstance(value, (int, float)), float(value) if isinstance(
+            value, (int, float)
+        ) else value
     if expected is str:
         return isinstance(value, str), value
     choices = get_args(expected)
@@ -147,10 +153,23 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
         raw = raw["lspAssist"]
     settings = Settings(
         ollama=_parse_section(OllamaSettings, raw.get("ollama"), "ollama", problems),
-        completion=_parse_section(CompletionSettings, raw.get("completion"), "completion", problems),
+        completion=_parse_section(
+            CompletionSettings, raw.get("completion"), "completion", problems
+        ),
         review=_parse_section(ReviewSettings, raw.get("review"), "review", problems),
     )
     return settings, problems
+
+
+def merge_settings_json(base: Any, override: Any) -> Any:
+    """`override` on top of `base`, object by object: an editor's `workspace/configuration`
+    refines its `initializationOptions` rather than erasing what only they set."""
+    if not isinstance(base, Mapping) or not isinstance(override, Mapping):
+        return override if override is not None else base
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge_settings_json(merged.get(key), value)
+    return merged
 
 
 def settings_to_json(settings: Settings) -> dict[str, Any]:

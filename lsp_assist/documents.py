@@ -127,7 +127,10 @@ class Document:
         # edit is seen.
         new_finish = begin + len(new_text)
         keep = self._starts[: bisect_left(self._starts, begin)]
-        tail = [s + len(new_text) - (finish - begin) for s in self._starts[bisect_right(self._starts, finish) :]]
+        tail = [
+            s + len(new_text) - (finish - begin)
+            for s in self._starts[bisect_right(self._starts, finish) :]
+        ]
         low = max(0, begin - 1)
         around = _line_starts(self.text[low : new_finish + 1], low)
         middle = [s for s in around if begin <= s <= new_finish and s > 0]

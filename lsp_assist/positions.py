@@ -52,4 +52,3 @@ def index_to_units(line: str, index: int, encoding: PositionEncoding) -> int:
     if encoding is PositionEncoding.UTF8:
         return len(head.encode("utf-8"))
     return len(head) + sum(1 for char in head if ord(char) > 0xFFFF)
-

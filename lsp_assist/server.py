@@ -8,10 +8,13 @@ never blocks the next keystroke.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 
 from lsp_assist import __version__
 from lsp_assist.completion.cursor import CursorContext
@@ -30,14 +33,38 @@ _MESSAGE_TYPES = {
 }
 
 
+class AssistProtocol(LanguageServerProtocol):
+    """Buffers live in the `Session` (text and tree kept in step). pygls would also keep its
+    own copy of each, re-splitting the whole file on every keystroke: skip that, and hand the
+    notifications straight to our handlers."""
+
+    def _only_ours(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
+        yield from self._only_ours(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
+        yield from self._only_ours(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
+        yield from self._only_ours(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+
 class AssistServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("lsp-assist", __version__)
+        super().__init__("lsp-assist", __version__, protocol_cls=AssistProtocol)
         self.session = Session(show_message=self.show_user_message, send_status=self.send_status)
 
     def show_user_message(self, severity: str, message: str) -> None:
         self.window_show_message(
-            types.ShowMessageParams(type=_MESSAGE_TYPES.get(severity, types.MessageType.Info), message=message)
+            types.ShowMessageParams(
+                type=_MESSAGE_TYPES.get(severity, types.MessageType.Info), message=message
+            )
         )
 
     def send_status(self, status: dict[str, Any]) -> None:
@@ -68,14 +95,16 @@ def build_server() -> AssistServer:
             return
         section = settings_section(result)
         if section is not None:
-            session.apply_settings(section)
+            session.set_workspace_configuration(section)
 
     @server.feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
-        session.encoding = PositionEncoding(str(server.workspace.position_encoding or "utf-16"))
+        # pygls picked the encoding from the client's preferences (UTF-8 for Neovim).
+        chosen = server.workspace.position_encoding or types.PositionEncodingKind.Utf16
+        session.encoding = PositionEncoding(getattr(chosen, "value", chosen))
         root = params.root_uri or ""
         session.root_name = root.rstrip("/").rsplit("/", 1)[-1]
-        session.apply_settings(params.initialization_options)
+        session.set_initialization_options(params.initialization_options)
         log.info("initialized: client=%s encoding=%s", params.client_info, session.encoding.value)
 
     @server.feature(types.INITIALIZED)
@@ -88,7 +117,9 @@ def build_server() -> AssistServer:
         if capabilities.workspace and capabilities.workspace.configuration:
             await pull_configuration()
         elif isinstance(params.settings, dict):
-            session.apply_settings(params.settings.get(CONFIG_SECTION, params.settings))
+            session.set_workspace_configuration(
+                params.settings.get(CONFIG_SECTION, params.settings)
+            )
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
@@ -179,4 +210,3 @@ def run_stdio() -> None:
 
 def run_tcp(host: str, port: int) -> None:
     build_server().start_tcp(host, port)
-

@@ -12,7 +12,7 @@ from typing import Any
 
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.engine import CompletionEngine
-from lsp_assist.config import Settings, parse_settings
+from lsp_assist.config import Settings, merge_settings_json, parse_settings
 from lsp_assist.documents import Document
 from lsp_assist.errors import FaultNotifier
 from lsp_assist.positions import PositionEncoding
@@ -32,6 +32,9 @@ class Session:
         send_status: Callable[[dict[str, Any]], None] = lambda status: None,
     ) -> None:
         self.settings = Settings()
+        self._initialization_options: Any = None
+        self._workspace_configuration: Any = None
+        self._reported_problems: set[str] = set()
         self.encoding = PositionEncoding.UTF16
         self.documents: dict[str, Document] = {}
         self.root_name = ""
@@ -49,9 +52,21 @@ class Session:
 
     # -- settings -------------------------------------------------------------------------------
 
-    def apply_settings(self, raw: Any) -> None:
+    def set_initialization_options(self, raw: Any) -> None:
+        self._initialization_options = raw
+        self._apply_settings()
+
+    def set_workspace_configuration(self, raw: Any) -> None:
+        self._workspace_configuration = raw
+        self._apply_settings()
+
+    def _apply_settings(self) -> None:
+        raw = merge_settings_json(self._initialization_options, self._workspace_configuration)
         settings, problems = parse_settings(raw)
         for problem in problems:
+            if problem in self._reported_problems:
+                continue  # settings are re-read often; a bad value is told once
+            self._reported_problems.add(problem)
             log.warning("settings: %s", problem)
             self._show_message("warning", f"lsp-assist settings: {problem}")
         changed = settings != self.settings
@@ -59,7 +74,9 @@ class Session:
         if changed:
             self.engine.settings_changed()
             log.info(
-                "settings: host=%s model=%s", settings.ollama.resolved_host, settings.completion.model
+                "settings: host=%s model=%s",
+                settings.ollama.resolved_host,
+                settings.completion.model,
             )
 
     def backend(self) -> OllamaBackend:
@@ -106,7 +123,9 @@ class Session:
             other = self.documents[uri]
             if uri == document.uri or other.language.name != document.language.name:
                 continue
-            files.append(ContextFile(path=uri.rsplit("/", 1)[-1], text=other.text[:MAX_CONTEXT_FILE_CHARS]))
+            files.append(
+                ContextFile(path=uri.rsplit("/", 1)[-1], text=other.text[:MAX_CONTEXT_FILE_CHARS])
+            )
             if len(files) == MAX_CONTEXT_FILES:
                 break
         return files
@@ -124,6 +143,6 @@ class Session:
 
 def settings_section(value: Any) -> Mapping[str, Any] | None:
     """`workspace/configuration` answers one value per item; clients send null when unset."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # pygls hands the result over as a tuple
         value = value[0] if value else None
     return value if isinstance(value, Mapping) else None

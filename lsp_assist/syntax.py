@@ -3,16 +3,28 @@
 * Single line or several? A new statement on an empty line, or the empty body after a block
   opener (`def f():`, `{`), wants a block; the middle of an expression, a string or a comment
   wants the rest of one line.
-* Would a suggestion break the code? The suggestion is pasted into a copy of the buffer's tree
-  (an incremental edit, so it costs about as much as a keystroke) and the syntax errors are
-  counted; a suggestion that adds errors is dropped.
+* Would a suggestion break the code? The syntax errors of the code around the cursor are
+  counted with and without the suggestion; a suggestion that adds errors is dropped.
+
+Both questions are asked of a window of whole lines around the cursor (its top-level
+statement, bounded), parsed on its own: that costs a fraction of a millisecond whatever the size
+of the file, while re-parsing a large buffer in the broken states that typing goes through can
+take several milliseconds (tree-sitter's error recovery re-reads much of the file). The buffer's
+own tree is kept up to date by `Document` for whoever needs the whole file.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import tree_sitter
 
 from lsp_assist.documents import Document
+from lsp_assist.languages import LanguageSpec
+
+LINES_BEFORE = 80
+LINES_AFTER = 30
 
 # Nodes that hold a bracketed list of things: on an empty line inside one, the next thing is
 # one element, not a block.
@@ -69,18 +81,83 @@ def _in_brackets(node: tree_sitter.Node | None, byte: int) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class SyntaxWindow:
+    """Whole lines around the cursor, and the cursor's place in them."""
+
+    language: LanguageSpec
+    text: str
+    cursor: int
+    """`str` index of the cursor in `text`."""
+
+    @classmethod
+    def around(cls, document: Document, offset: int) -> SyntaxWindow:
+        line, _ = document.position_at(offset)
+        first, last = _statement_lines(document, line)
+        start = document.offset_at(first, 0)
+        end = (
+            document.offset_at(last + 1, 0)
+            if last + 1 < document.line_count
+            else len(document.text)
+        )
+        return cls(document.language, document.text[start:end], offset - start)
+
+    def parse(self, insert: str = "") -> tree_sitter.Tree | None:
+        text = self.text[: self.cursor] + insert + self.text[self.cursor :]
+        return _parse(self.language, text.encode("utf-8"))
+
+
+def _indentation(text: str) -> int | None:
+    """Width of the leading whitespace; None for a blank line."""
+    stripped = text.lstrip()
+    return None if not stripped else len(text) - len(stripped)
+
+
+def _statement_lines(document: Document, line: int) -> tuple[int, int]:
+    """The top-level statement around `line`: up to the nearest line above that starts at
+    column 0, down to before the next one (a closing bracket at column 0 belongs to it), both
+    bounded so the window stays small."""
+    first = line
+    for candidate in range(line, max(-1, line - LINES_BEFORE), -1):
+        first = candidate
+        if _indentation(document.line_text(candidate)) == 0 and candidate < line:
+            break
+    last = line
+    for candidate in range(line + 1, min(document.line_count, line + 1 + LINES_AFTER)):
+        text = document.line_text(candidate)
+        if _indentation(text) == 0 and text[0] not in ")]}":
+            break
+        last = candidate
+    return first, last
+
+
+_parsers: dict[str, tree_sitter.Parser] = {}
+
+
+@lru_cache(maxsize=64)
+def _parse(language: LanguageSpec, source: bytes) -> tree_sitter.Tree | None:
+    grammar = language.grammar
+    if grammar is None:
+        return None
+    parser = _parsers.get(language.name)
+    if parser is None:
+        parser = _parsers[language.name] = tree_sitter.Parser(grammar)
+    return parser.parse(source)
+
+
 def wants_multiline(document: Document, offset: int) -> bool:
     """Whether a suggestion at `offset` should be a block rather than the rest of one line."""
-    line, _ = document.position_at(offset)
-    line_start = document.offset_at(line, 0)
-    line_text = document.line_text(line)
-    column = offset - line_start
-    before, after = line_text[:column], line_text[column:]
+    window = SyntaxWindow.around(document, offset)
+    line_start = window.text.rfind("\n", 0, window.cursor) + 1
+    line_end = window.text.find("\n", window.cursor)
+    before = window.text[line_start : window.cursor]
+    after = window.text[window.cursor : line_end if line_end >= 0 else len(window.text)]
+    after = after.rstrip("\r")
     if after.strip() and not set(after.strip()) <= _CLOSERS:
         return False  # mid-line: finish this line only
-    tree = document.tree
+    tree = window.parse()
     if tree is not None:
-        byte = document.byte_offset(offset)
+        byte = len(window.text[: window.cursor].encode("utf-8"))
         node = _innermost_node(tree, byte)
         if _in_string_or_comment(node, byte):
             return False
@@ -104,47 +181,30 @@ def count_syntax_errors(tree: tree_sitter.Tree) -> int:
     return count
 
 
-def _placeholder_body(document: Document, offset: int, text: str) -> str:
+def _placeholder_body(window: SyntaxWindow, text: str) -> str:
     """What lets a suggestion that ends by opening a block (`if x:`, `{`) parse: the body
     the user will write next is not the suggestion's fault."""
+    language = window.language
     last_line = text.rsplit("\n", 1)[-1]
-    if not any(last_line.rstrip().endswith(o) for o in document.language.block_openers):
+    if not any(last_line.rstrip().endswith(o) for o in language.block_openers):
         return ""
-    if document.language.brace_blocks:
+    if language.brace_blocks:
         return "}"
-    if document.language.name == "python":
-        line, _ = document.position_at(offset)
-        indent = last_line if "\n" in text else document.line_text(line)
-        width = len(indent) - len(indent.lstrip())
+    if language.name == "python":
+        if "\n" not in text:
+            last_line = window.text[window.text.rfind("\n", 0, window.cursor) + 1 : window.cursor]
+        width = len(last_line) - len(last_line.lstrip())
         return "\n" + " " * (width + 4) + "pass"
     return "\nend"
 
 
 def introduces_syntax_errors(document: Document, offset: int, text: str) -> bool:
-    """Whether inserting `text` at `offset` would leave the buffer with more syntax errors."""
-    tree = document.tree
-    if tree is None or not text:
+    """Whether inserting `text` at `offset` would add syntax errors to the code around it."""
+    if document.language.grammar is None or not text:
         return False
-    inserted = text + _placeholder_body(document, offset, text)
-    source = document.source_bytes
-    byte = document.byte_offset(offset)
-    added = inserted.encode("utf-8")
-    line, _ = document.position_at(offset)
-    column_bytes = byte - document.byte_offset(document.offset_at(line, 0))
-    rows = inserted.count("\n")
-    if rows:
-        end_column = len(inserted.rsplit("\n", 1)[-1].encode("utf-8"))
-    else:
-        end_column = column_bytes + len(added)
-    edited = tree.copy()
-    edited.edit(
-        start_byte=byte,
-        old_end_byte=byte,
-        new_end_byte=byte + len(added),
-        start_point=(line, column_bytes),
-        old_end_point=(line, column_bytes),
-        new_end_point=(line + rows, end_column),
-    )
-    parser = tree_sitter.Parser(tree.language)
-    new_tree = parser.parse(source[:byte] + added + source[byte:], edited)
-    return count_syntax_errors(new_tree) > count_syntax_errors(tree)
+    window = SyntaxWindow.around(document, offset)
+    before = window.parse()
+    after = window.parse(text + _placeholder_body(window, text))
+    if before is None or after is None:
+        return False
+    return count_syntax_errors(after) > count_syntax_errors(before)

@@ -11,13 +11,19 @@ from tests.fakes.fake_ollama import FakeModel, FakeOllama
 EXTRA_MODELS = [
     FakeModel(
         name="codellama:7b-code",
-        template="{{- if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>{{- else }}{{ .Prompt }}{{- end }}",
+        template=(
+            "{{- if .Suffix }}<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>"
+            "{{- else }}{{ .Prompt }}{{- end }}"
+        ),
         family="llama",
         context_length=16384,
     ),
     FakeModel(
         name="starcoder2:3b",
-        template="<file_sep>\n{{- if .Suffix }}<fim_prefix>\n{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>\n{{- else }}{{ .Prompt }}\n{{- end }}<|end_of_text|>",
+        template=(
+            "<file_sep>\n{{- if .Suffix }}<fim_prefix>\n{{ .Prompt }}<fim_suffix>{{ .Suffix }}"
+            "<fim_middle>\n{{- else }}{{ .Prompt }}\n{{- end }}<|end_of_text|>"
+        ),
         family="starcoder2",
         context_length=16384,
     ),

@@ -46,6 +46,7 @@ class CursorContext:
     line_prefix: str
     line_suffix: str
     following_lines: tuple[str, ...]
+    previous_line: str | None
 
     @classmethod
     def of(cls, document: Document, offset: int) -> CursorContext:
@@ -64,6 +65,7 @@ class CursorContext:
             line_prefix=line_text[:column],
             line_suffix=line_text[column:],
             following_lines=following,
+            previous_line=document.line_text(line - 1) if line > 0 else None,
         )
 
     def word_before(self) -> str:

@@ -96,18 +96,17 @@ class CompletionEngine:
             if self._live.get(uri) is live:
                 live.cancel()
 
-        for generation, typed in self._cache.candidates(uri, text, offset):
-            if generation.done and generation.matches(typed):
-                self._cache.touch(uri, generation.key)
+        for cached, typed in self._cache.candidates(uri, text, offset):
+            if cached.done and cached.matches(typed):
+                self._cache.touch(uri, cached.key)
                 source: Source = "type-through" if typed else "cache"
-                return await self._answer_from(generation, typed, document, offset, started, source)
+                return await self._answer_from(cached, typed, document, offset, started, source)
 
         ticket = self._tickets[uri] = self._tickets.get(uri, 0) + 1
         if settings.debounceMs > 0:
             await asyncio.sleep(settings.debounceMs / 1000)
             if self._tickets.get(uri) != ticket:
                 return None  # a newer keystroke took over
-            text = document.text
         live = self._live.get(uri)
         if live is not None:
             live.cancel()
@@ -173,7 +172,16 @@ class CompletionEngine:
             "prompt_ms": generation.plan.prompt_ms if source == "model" else 0.0,
             "backend_ms": generation.stats.total_ms if source == "model" else 0.0,
         }
-        self._on_status({"state": "ready", "source": source, "latencyMs": round(total_ms, 1)})
+        self._on_status(
+            {
+                "state": "ready",
+                "source": source,
+                "latencyMs": round(total_ms, 2),
+                "promptMs": round(timings["prompt_ms"], 3),
+                "backendMs": round(timings["backend_ms"], 2),
+                "promptChars": generation.plan.prompt_chars if source == "model" else 0,
+            }
+        )
         return Suggestion(remainder, source, timings)
 
     # -- starting a generation ----------------------------------------------------------------
@@ -215,6 +223,7 @@ class CompletionEngine:
                 files=context_files if settings.contextFiles else (),
                 repo_name=repo_name,
                 path=path,
+                comment_prefix=document.language.line_comment or "#",
             )
             stops = list(prompt.stop)
             prompt_text, suffix, raw = prompt.text, None, True

@@ -120,7 +120,9 @@ class Generation:
             self.raw = ""
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-            if not self.cancelled and (self.error is None or isinstance(self.error, StreamTruncated)):
+            if not self.cancelled and (
+                self.error is None or isinstance(self.error, StreamTruncated)
+            ):
                 cursor = self.plan.cursor
                 self.final = postprocess_completion(
                     self.raw,
@@ -128,6 +130,7 @@ class Generation:
                     line_suffix=cursor.line_suffix,
                     following_lines=cursor.following_lines,
                     multiline=self.plan.multiline,
+                    previous_line=cursor.previous_line,
                 )
             self.finished.set()
             self._notify()

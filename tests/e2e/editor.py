@@ -23,7 +23,7 @@ SERVER_COMMAND = [sys.executable, "-m", "lsp_assist", "serve", "-vv"]
 
 CLIENTS = {
     "vscode": "visual-studio-code",
-    "neovim": "neovim_v0.11.0",
+    "neovim": "neovim@v0.11.0",
 }
 
 
@@ -92,8 +92,12 @@ class Editor:
         buffer.version += 1
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=buffer.version),
-                content_changes=[types.TextDocumentContentChangePartial(range=range_, text=new_text)],
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=uri, version=buffer.version
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(range=range_, text=new_text)
+                ],
             )
         )
 
@@ -112,7 +116,9 @@ class Editor:
 
     # -- requests --------------------------------------------------------------------------
 
-    def inline_request(self, uri: str, offset: int, msg_id: str | None = None) -> asyncio.Future[Any]:
+    def inline_request(
+        self, uri: str, offset: int, msg_id: str | None = None
+    ) -> asyncio.Future[Any]:
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=self.position(uri, offset),
@@ -120,8 +126,12 @@ class Editor:
                 trigger_kind=types.InlineCompletionTriggerKind.Automatic
             ),
         )
-        return self.client.protocol.send_request_async(
-            types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id or str(uuid.uuid4())
+        # Scheduled now (not when awaited), so the request is on the wire in order with the
+        # notifications that follow it.
+        return asyncio.ensure_future(
+            self.client.protocol.send_request_async(
+                types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id or str(uuid.uuid4())
+            )
         )
 
     async def inline(self, uri: str, offset: int) -> types.InlineCompletionList | None:
@@ -198,9 +208,7 @@ async def editor_session(
         # No configuration support: everything comes from initializationOptions.
         if capabilities.workspace is not None:
             capabilities.workspace.configuration = False
-    init_options = deep_merge(
-        {"ollama": {"host": host}, "completion": {"debounceMs": 0}}, settings
-    )
+    init_options = deep_merge({"ollama": {"host": host}, "completion": {"debounceMs": 0}}, settings)
     result = await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,

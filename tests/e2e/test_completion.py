@@ -60,7 +60,11 @@ async def test_request_is_raw_fim_with_constant_options_and_stop_tokens(
 
 FAMILIES = [
     ("qwen2.5-coder:1.5b-base", "<|fim_prefix|>", "<|fim_middle|>    return "),
-    ("deepseek-coder:1.3b-base", "<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581end\uff5c>    return "),
+    (
+        "deepseek-coder:1.3b-base",
+        "<\uff5cfim\u2581begin\uff5c>",
+        "<\uff5cfim\u2581end\uff5c>    return ",
+    ),
     ("codellama:7b-code", "<PRE> ", " <MID>    return "),
     ("starcoder2:3b", "<fim_prefix>", "<fim_middle>    return "),
     ("codestral:22b", "[SUFFIX]", "[PREFIX]def add(a, b):\n    return "),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_assist.config import DEFAULT_OLLAMA_HOST, Settings, parse_settings
+from lsp_assist.config import DEFAULT_OLLAMA_HOST, Settings, merge_settings_json, parse_settings
 
 
 def test_documented_settings_shape_is_read_in_camel_case() -> None:
@@ -90,3 +90,15 @@ def test_settings_nested_under_their_section_name_are_accepted() -> None:
     settings, problems = parse_settings({"lspAssist": {"completion": {"maxTokens": 7}}})
     assert problems == []
     assert settings.completion.maxTokens == 7
+
+
+def test_workspace_configuration_refines_initialization_options() -> None:
+    init = {"ollama": {"host": "http://127.0.0.1:9"}, "completion": {"debounceMs": 0}}
+    configuration = {"completion": {"model": "codellama:7b-code"}}
+    settings, problems = parse_settings(merge_settings_json(init, configuration))
+    assert problems == []
+    assert settings.ollama.host == "http://127.0.0.1:9"
+    assert settings.completion.debounceMs == 0
+    assert settings.completion.model == "codellama:7b-code"
+    assert merge_settings_json(init, None) == init
+    assert merge_settings_json(None, configuration) == configuration

@@ -23,8 +23,15 @@ def document(text: str, language: str = "python") -> Document:
         ("if x then\n", "if x then", "lua"),
         ("hello\n\n", "hello\n", "plaintext"),
     ],
-    ids=["empty-python-body", "after-colon", "blank-line", "empty-js-body", "after-brace",
-         "lua-then", "plain-text-blank-line"],
+    ids=[
+        "empty-python-body",
+        "after-colon",
+        "blank-line",
+        "empty-js-body",
+        "after-brace",
+        "lua-then",
+        "plain-text-blank-line",
+    ],
 )
 def test_a_new_block_or_statement_gets_a_multiline_suggestion(
     text: str, before: str, language: str
