@@ -14,6 +14,7 @@ reads stays buffered for the next request.
 from __future__ import annotations
 
 import asyncio
+import time
 import contextlib
 import email.utils
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ class HttpRequest:
     version: str
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes
+    arrived_ns: int = 0
+    """perf_counter_ns() when the request head had arrived (Go's handler clock starts then)."""
 
     @property
     def path(self) -> str:
@@ -144,6 +147,7 @@ class HttpConnection:
                 raise BadRequest("request head too large")
             if not await self._fill():
                 return None
+        arrived_ns = time.perf_counter_ns()
         lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
         del self._buffer[: end + 4]
         parts = lines[0].split(" ")
@@ -156,7 +160,8 @@ class HttpConnection:
                 raise BadRequest(f"bad header line {line!r}")
             key, value = name.lower(), value.strip()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        request = HttpRequest(parts[0], parts[1], parts[2], headers, await self._read_body(headers))
+        body = await self._read_body(headers)
+        request = HttpRequest(parts[0], parts[1], parts[2], headers, body, arrived_ns)
         self._close_after_response = not request.keep_alive
         return request
 

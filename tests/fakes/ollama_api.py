@@ -264,7 +264,7 @@ class OllamaApi:
     async def _generation(
         self, conn: HttpConnection, request: HttpRequest, rec: RecordedRequest, *, chat: bool
     ) -> None:
-        timing = _Timing(started_ns=time.perf_counter_ns())
+        timing = _Timing(started_ns=request.arrived_ns or time.perf_counter_ns())
         try:
             try:
                 job = parse_generation(request.body, chat=chat, find=self._find)
