@@ -99,6 +99,7 @@ class Editor:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._status_arrived = asyncio.Event()
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
@@ -172,6 +173,7 @@ class Editor:
                     future.set_result(message.get("result"))
             elif message["method"] == "lspAssist/status":
                 self.statuses.append(message["params"])
+                self._status_arrived.set()
             elif message["method"] == "window/showMessage":
                 print(f"server says: {message['params']['message']}", file=sys.stderr)
             elif "id" in message:  # a request from the server: nothing configured here
@@ -221,9 +223,18 @@ class Editor:
         if result and result.get("items"):
             insert = result["items"][0]["insertText"]
             text = insert if isinstance(insert, str) else insert["value"]
-        await asyncio.sleep(0)  # a status sent just before the answer is read by now
-        ready = [s for s in self.statuses[seen:] if s.get("state") == "ready"]
-        return elapsed, text, (ready[-1] if ready else None)
+        return elapsed, text, (await self._ready_status(seen) if text is not None else None)
+
+    async def _ready_status(self, seen: int) -> dict[str, Any] | None:
+        """The "ready" status the server sends right after an answer."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                ready = [s for s in self.statuses[seen:] if s.get("state") == "ready"]
+                if ready:
+                    return ready[-1]
+                self._status_arrived.clear()
+                await asyncio.wait_for(self._status_arrived.wait(), 2)
+        return None
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,22 +10,13 @@ the negotiated encoding) are converted here, through `positions`, and nowhere el
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left, bisect_right
-
 import tree_sitter
 
 from lsp_assist.languages import LanguageSpec, language_for
+from lsp_assist.line_index import LineIndex, split_lines
 from lsp_assist.positions import PositionEncoding, index_to_units, units_to_index
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
 Point = tuple[int, int]
-
-
-def _line_starts(text: str, base: int = 0) -> list[int]:
-    """Offsets (plus `base`) at which lines begin after each line break in `text`."""
-    return [base + match.end() for match in _LINE_BREAK.finditer(text)]
 
 
 class Document:
@@ -43,7 +34,7 @@ class Document:
         self.encoding = encoding
         self.language: LanguageSpec = language_for(language_id, uri)
         self.text = text
-        self._starts = [0, *_line_starts(text)]
+        self._lines = LineIndex(text)
         grammar = self.language.grammar
         self._parser = tree_sitter.Parser(grammar) if grammar is not None else None
         self._tree: tree_sitter.Tree | None = None
@@ -55,34 +46,46 @@ class Document:
 
     @property
     def line_count(self) -> int:
-        return len(self._starts)
+        return len(self._lines)
 
     def line_text(self, line: int) -> str:
         """The text of `line` without its line break."""
-        start = self._starts[line]
-        end = self._starts[line + 1] if line + 1 < len(self._starts) else len(self.text)
+        start = self._lines.start(line)
+        end = self._lines.start(line + 1) if line + 1 < len(self._lines) else len(self.text)
         return self.text[start:end].rstrip("\r\n")
+
+    def lines_between(self, first: int, last: int) -> list[str]:
+        """The texts of lines first..last-1 (clamped), split in one go: a prompt window reads
+        a few hundred lines per keystroke."""
+        first, last = max(0, first), min(last, len(self._lines))
+        if first >= last:
+            return []
+        start = self._lines.start(first)
+        end = self._lines.start(last) if last < len(self._lines) else len(self.text)
+        return split_lines(self.text[start:end])[: last - first]
 
     def offset_at(self, line: int, character: int) -> int:
         """The `str` offset of a client position; past the last line means the end of the
         text, past the end of a line means the end of that line."""
         if line < 0:
             return 0
-        if line >= len(self._starts):
+        if line >= len(self._lines):
             return len(self.text)
-        return self._starts[line] + units_to_index(self.line_text(line), character, self.encoding)
+        return self._lines.start(line) + units_to_index(
+            self.line_text(line), character, self.encoding
+        )
 
     def position_at(self, offset: int) -> tuple[int, int]:
         """The client position (line, character in the negotiated encoding) of an offset."""
         offset = max(0, min(offset, len(self.text)))
-        line = bisect_right(self._starts, offset) - 1
-        column = offset - self._starts[line]
+        line = self._lines.line_of(offset)
+        column = offset - self._lines.start(line)
         return line, index_to_units(self.line_text(line), column, self.encoding)
 
     def _point_at(self, offset: int) -> Point:
         """tree-sitter's point: (row, column in UTF-8 bytes)."""
-        line = bisect_right(self._starts, offset) - 1
-        start = self._starts[line]
+        line = self._lines.line_of(offset)
+        start = self._lines.start(line)
         return line, len(self.text[start:offset].encode("utf-8"))
 
     def byte_offset(self, offset: int) -> int:
@@ -104,7 +107,7 @@ class Document:
             self.version = version
         if start is None or end is None:
             self.text = new_text
-            self._starts = [0, *_line_starts(new_text)]
+            self._lines = LineIndex(new_text)
             self._tree = None  # a whole new text: nothing of the old tree is worth reusing
             self._tree_stale = True
             return
@@ -122,19 +125,7 @@ class Document:
             start_byte = self.byte_offset(begin)
             old_end_byte = start_byte + len(old_text[begin:finish].encode("utf-8"))
         self.text = old_text[:begin] + new_text + old_text[finish:]
-        # Line starts before the edit stay; those after it shift. Around the edit they are
-        # found afresh, one character either side, so that a "\r\n" joined or split by the
-        # edit is seen.
-        new_finish = begin + len(new_text)
-        keep = self._starts[: bisect_left(self._starts, begin)]
-        tail = [
-            s + len(new_text) - (finish - begin)
-            for s in self._starts[bisect_right(self._starts, finish) :]
-        ]
-        low = max(0, begin - 1)
-        around = _line_starts(self.text[low : new_finish + 1], low)
-        middle = [s for s in around if begin <= s <= new_finish and s > 0]
-        self._starts = [*keep, *middle, *tail] if keep else [0, *middle, *tail]
+        self._lines.replace(begin, finish, new_text, self.text)
         if tree is not None:
             new_end_byte = start_byte + len(new_text.encode("utf-8"))
             tree.edit(

@@ -7,6 +7,7 @@ never blocks the next keystroke.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Generator
 from typing import Any
@@ -68,7 +69,11 @@ class AssistServer(LanguageServer):
         )
 
     def send_status(self, status: dict[str, Any]) -> None:
-        self.protocol.notify(STATUS_NOTIFICATION, status)
+        # The status describes an answer that is about to go out: send it after that answer,
+        # off the critical path. pygls writes a reply from its task's done-callback, which is
+        # queued when the handler returns, so two hops of the loop put this behind it.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self.protocol.notify, STATUS_NOTIFICATION, status)
 
 
 def _range_tuple(change: Any) -> tuple[str, tuple[int, int] | None, tuple[int, int] | None]:

@@ -195,10 +195,16 @@ class OllamaBackend:
                     stats.eval_count = chunk.eval_count or 0
                     stats.eval_ms = (chunk.eval_duration or 0) / 1e6
                     stats.total_ms = (chunk.total_duration or 0) / 1e6
-                    return
+                    break
+            if stats.done:
+                # The body's end is already here: reading it lets the connection go back to
+                # the pool (closing early would cost a new connection per request).
+                async for _ in chunks:
+                    pass
         except Exception as exc:
             raise map_backend_error(exc, host=self.host, model=model) from exc
         finally:
             # Closing the client's generator closes the HTTP response, so Ollama stops.
             await chunks.aclose()  # type: ignore[attr-defined]
-        raise StreamTruncated("stream ended without a final chunk")
+        if not stats.done:
+            raise StreamTruncated("stream ended without a final chunk")

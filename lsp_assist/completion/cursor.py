@@ -28,7 +28,10 @@ class DocumentLines(Sequence[str]):
     def __getitem__(self, index: slice) -> list[str]: ...
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
-            return [self._document.line_text(i) for i in range(*index.indices(self._count))]
+            start, stop, step = index.indices(self._count)
+            if step == 1:
+                return self._document.lines_between(start, stop)
+            return [self._document.line_text(i) for i in range(start, stop, step)]
         if index < 0:
             index += self._count
         if not 0 <= index < self._count:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 Source = Literal["model", "type-through", "cache"]
 
+GENERATING_STATUS_AFTER_S = 0.15
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -266,7 +268,14 @@ class CompletionEngine:
         self.generations_started += 1
         self._live[document.uri] = generation
         self._cache.put(document.uri, generation_plan.key, generation)
-        self._on_status({"state": "generating", "model": settings.model})
+        # Only a generation that takes a while is worth a "generating" in the status bar
+        # (and then it costs nothing on the way to a quick answer).
+        announce = asyncio.get_running_loop().call_later(
+            GENERATING_STATUS_AFTER_S,
+            self._on_status,
+            {"state": "generating", "model": settings.model},
+        )
+        generation.task.add_done_callback(lambda _task: announce.cancel())
         log.debug(
             "generation started uri=%s prompt_chars=%d prompt_ms=%.2f multiline=%s",
             document.uri,

@@ -50,37 +50,49 @@ Suggestion = TypeVar("Suggestion")
 
 
 class SuggestionCache(Generic[Suggestion]):
-    """A small LRU of suggestions per document, most recent first on lookup."""
+    """A small LRU of suggestions, most recent first on lookup, kept per document so that a
+    lookup (on every keystroke) only looks at that document's entries."""
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, CursorKey], Suggestion] = OrderedDict()
+        self._by_uri: dict[str, OrderedDict[CursorKey, None]] = {}
 
     def put(self, uri: str, key: CursorKey, suggestion: Suggestion) -> None:
         self._entries[(uri, key)] = suggestion
         self._entries.move_to_end((uri, key))
+        keys = self._by_uri.setdefault(uri, OrderedDict())
+        keys[key] = None
+        keys.move_to_end(key)
         while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+            (old_uri, old_key), _ = self._entries.popitem(last=False)
+            self._drop_key(old_uri, old_key)
+
+    def _drop_key(self, uri: str, key: CursorKey) -> None:
+        keys = self._by_uri.get(uri)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._by_uri[uri]
 
     def candidates(self, uri: str, text: str, offset: int) -> list[tuple[Suggestion, str]]:
         """(suggestion, typed) for every entry of `uri` that the cursor state continues,
         most recently used first."""
         found: list[tuple[Suggestion, str]] = []
-        for (entry_uri, key), suggestion in reversed(self._entries.items()):
-            if entry_uri != uri:
-                continue
+        for key in reversed(self._by_uri.get(uri, {})):
             typed = key.typed_since(text, offset)
             if typed is not None:
-                found.append((suggestion, typed))
+                found.append((self._entries[(uri, key)], typed))
         return found
 
     def touch(self, uri: str, key: CursorKey) -> None:
         if (uri, key) in self._entries:
             self._entries.move_to_end((uri, key))
+            self._by_uri[uri].move_to_end(key)
 
     def forget(self, uri: str) -> None:
-        for entry in [e for e in self._entries if e[0] == uri]:
-            del self._entries[entry]
+        for key in self._by_uri.pop(uri, {}):
+            del self._entries[(uri, key)]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -138,8 +138,10 @@ def _cut_prefix(lines: Sequence[str], line: int, cap: int) -> tuple[str, int]:
     above: list[str] = []  # lines[line - 1], lines[line - 2], ... while they fit
     used = 0
     first = line
-    while first > max(0, line - PREFIX_LINES):
-        candidate = lines[first - 1]
+    lowest = max(0, line - PREFIX_LINES)
+    candidates = lines[lowest:line]  # one slice: much cheaper than a read per line
+    while first > lowest:
+        candidate = candidates[first - 1 - lowest]
         cost = size_upto(candidate, cap - used) + 1
         if used + cost > cap:
             break
@@ -179,8 +181,8 @@ def _cut_suffix(lines: Sequence[str], line: int, rest: str, cap: int) -> tuple[s
         return head_within(rest, cap), line + 1
     parts = [rest]
     end = line + 1
-    for i in range(line + 1, min(count, line + 1 + SUFFIX_LINES)):
-        following = lines[i]
+    below = lines[line + 1 : line + 1 + SUFFIX_LINES]
+    for i, following in enumerate(below, start=line + 1):
         cost = 1 + size_upto(following, cap)  # its "\n" separator (reserved above) and text
         terminator = 1 if i + 1 < count else 0
         if used + cost + terminator > cap:

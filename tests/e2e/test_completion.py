@@ -298,3 +298,33 @@ async def test_disabled_completion_makes_no_request(fake_ollama: FakeOllama) -> 
         uri = editor.open("add.py", ADD)
         assert await editor.inline(uri, CURSOR) is None
     assert fake_ollama.generate_requests == []
+
+
+async def test_consecutive_completions_reuse_one_connection_to_ollama(
+    fake_ollama: FakeOllama,
+) -> None:
+    fake_ollama.reply_with("a + b")
+    async with editor_session(fake_ollama.url) as editor:
+        uri = editor.open("add.py", ADD)
+        offset = CURSOR
+        for char in "xyz":
+            offset = editor.type(uri, offset, char)
+            assert await editor.ghost_text(uri, offset) == "a + b"
+    assert len(fake_ollama.generate_requests) == 3
+    assert fake_ollama.connections == 1
+
+
+async def test_the_status_notification_tells_where_a_suggestion_came_from(
+    fake_ollama: FakeOllama,
+) -> None:
+    fake_ollama.reply_with("a + b")
+    async with editor_session(fake_ollama.url) as editor:
+        uri = editor.open("add.py", ADD)
+        assert await editor.ghost_text(uri, CURSOR) == "a + b"
+        offset = editor.type(uri, CURSOR, "a")
+        assert await editor.ghost_text(uri, offset) == " + b"
+        await editor.round_trip()
+    ready = [s for s in editor.statuses if getattr(s, "state", None) == "ready"]
+    assert [s.source for s in ready] == ["model", "type-through"]
+    assert ready[0].backendMs > 0 and ready[0].latencyMs >= ready[0].backendMs
+    assert ready[0].promptChars > 0

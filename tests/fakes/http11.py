@@ -14,9 +14,9 @@ reads stays buffered for the next request.
 from __future__ import annotations
 
 import asyncio
-import time
 import contextlib
 import email.utils
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 

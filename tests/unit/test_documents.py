@@ -165,3 +165,13 @@ def test_random_edits_keep_lines_positions_and_tree_in_step(seed: int) -> None:
     assert tree is not None
     assert str(tree.root_node) == str(fresh_tree(document).root_node)
     assert document.full_parses == 1
+
+
+def test_a_range_of_lines_is_read_in_one_go_with_any_line_breaks() -> None:
+    document = Document("file:///a.py", "one\r\ntwo\rthree\nfour")
+    assert document.lines_between(0, 4) == ["one", "two", "three", "four"]
+    assert document.lines_between(1, 3) == ["two", "three"]
+    assert document.lines_between(-5, 99) == ["one", "two", "three", "four"]
+    assert document.lines_between(3, 2) == []
+    unix = Document("file:///b.py", "a\nb\n")
+    assert unix.lines_between(0, unix.line_count) == ["a", "b", ""]
