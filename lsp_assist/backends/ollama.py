@@ -158,7 +158,8 @@ class OllamaBackend:
         suffix: str | None = None,
         raw: bool = True,
     ) -> AsyncIterator[str]:
-        """Yields pieces of text as Ollama streams them; fills `stats` from the final chunk.
+        """Yields pieces of text as Ollama streams them; fills `stats` from the final chunk
+        before yielding that chunk's text (possibly ""), then reads the body's end.
 
         Raises a `BackendError`. A stream that ends without its final chunk raises
         `StreamTruncated` after its text was yielded.
@@ -185,8 +186,6 @@ class OllamaBackend:
                 if first:
                     stats.ttft_ms = (time.perf_counter() - stats.started) * 1000
                     first = False
-                if chunk.response:
-                    yield chunk.response
                 if chunk.done:
                     stats.done = True
                     stats.done_reason = chunk.done_reason or ""
@@ -195,7 +194,12 @@ class OllamaBackend:
                     stats.eval_count = chunk.eval_count or 0
                     stats.eval_ms = (chunk.eval_duration or 0) / 1e6
                     stats.total_ms = (chunk.total_duration or 0) / 1e6
+                    # Its text (newer Ollama puts the last piece here), with `stats.done`
+                    # already set, so the consumer knows the answer is complete.
+                    yield chunk.response
                     break
+                if chunk.response:
+                    yield chunk.response
             if stats.done:
                 # The body's end is already here: reading it lets the connection go back to
                 # the pool (closing early would cost a new connection per request).

@@ -97,51 +97,64 @@ class Generation:
         stream = self._open_stream(self.stats)
         try:
             async for piece in stream:
+                if self.done:
+                    continue  # concluded at the final chunk: this only reads the body's end
                 self.raw += piece
                 cut = self._detector.complete_length(self.raw)
                 if cut is not None:
                     self.raw = self.raw[:cut]
-                    break
+                    if not self.stats.done:
+                        break  # closing the stream tells Ollama to stop
+                if self.stats.done:
+                    self._conclude()
+                    # Let the waiting requests answer before the rest of the body is read.
+                    await asyncio.sleep(0)
+                    continue
                 self._notify()
-            self.stats.total_ms = self.stats.total_ms or self._elapsed_ms()
         except StreamTruncated as exc:
             # Keep what arrived (cut to whole lines when several were asked for).
             self.error = exc
             if self.plan.multiline and "\n" in self.raw:
                 self.raw = self.raw[: self.raw.rindex("\n")]
         except BackendError as exc:
-            self.error = exc
-            self.raw = ""
+            if not self.done:
+                self.error = exc
+                self.raw = ""
         except asyncio.CancelledError:
-            self.cancelled = True
+            self.cancelled = not self.done
         except Exception as exc:  # never let a bug kill the server's loop
             log.exception("completion stream failed")
-            self.error = BackendError(f"{type(exc).__name__}: {exc}")
-            self.raw = ""
+            if not self.done:
+                self.error = BackendError(f"{type(exc).__name__}: {exc}")
+                self.raw = ""
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
-            if not self.cancelled and (
-                self.error is None or isinstance(self.error, StreamTruncated)
-            ):
-                cursor = self.plan.cursor
-                self.final = postprocess_completion(
-                    self.raw,
-                    line_prefix=cursor.line_prefix,
-                    line_suffix=cursor.line_suffix,
-                    following_lines=cursor.following_lines,
-                    multiline=self.plan.multiline,
-                    previous_line=cursor.previous_line,
-                )
-            self.finished.set()
-            self._notify()
-            log.debug(
-                "generation done uri=%s chars=%d cancelled=%s error=%s backend_ms=%.1f",
-                self.plan.uri,
-                len(self.raw),
-                self.cancelled,
-                self.error,
-                self._elapsed_ms(),
+            if not self.done:
+                self._conclude()
+
+    def _conclude(self) -> None:
+        """The answer is complete: clean it up and wake everyone waiting for it."""
+        self.stats.total_ms = self.stats.total_ms or self._elapsed_ms()
+        if not self.cancelled and (self.error is None or isinstance(self.error, StreamTruncated)):
+            cursor = self.plan.cursor
+            self.final = postprocess_completion(
+                self.raw,
+                line_prefix=cursor.line_prefix,
+                line_suffix=cursor.line_suffix,
+                following_lines=cursor.following_lines,
+                multiline=self.plan.multiline,
+                previous_line=cursor.previous_line,
             )
+        self.finished.set()
+        self._notify()
+        log.debug(
+            "generation done uri=%s chars=%d cancelled=%s error=%s backend_ms=%.1f",
+            self.plan.uri,
+            len(self.raw),
+            self.cancelled,
+            self.error,
+            self._elapsed_ms(),
+        )
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if not self.finished.is_set():
