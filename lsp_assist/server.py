@@ -21,6 +21,7 @@ from lsp_assist import __version__
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.session import Session, settings_section
+from lsp_assist.transport import serve_stdio
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def build_server() -> AssistServer:
 
 
 def run_stdio() -> None:
-    build_server().start_io()
+    serve_stdio(build_server())
 
 
 def run_tcp(host: str, port: int) -> None:

@@ -196,7 +196,7 @@ class OllamaBackend:
                     stats.total_ms = (chunk.total_duration or 0) / 1e6
                     # Its text (newer Ollama puts the last piece here), with `stats.done`
                     # already set, so the consumer knows the answer is complete.
-                    yield chunk.response
+                    yield chunk.response or ""
                     break
                 if chunk.response:
                     yield chunk.response

@@ -69,9 +69,10 @@ def test_the_server_speaks_lsp_on_stdio_and_logs_only_to_stderr(args: list[str])
         assert isinstance(result, dict)
         assert "inlineCompletionProvider" in result["capabilities"]
         process.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
-        process.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
         process.stdin.flush()
         assert read_message(process.stdout)["id"] == 2
+        process.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+        process.stdin.flush()
         assert process.wait(timeout=15) == 0
     finally:
         if process.poll() is None:
@@ -130,3 +131,23 @@ def test_a_bad_tcp_address_is_a_clear_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "expected HOST:PORT" in result.stderr
+
+
+def test_exit_without_shutdown_ends_the_server_with_code_1() -> None:
+    process = subprocess.Popen(
+        [str(LSP_ASSIST), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(frame(INITIALIZE))
+    process.stdin.flush()
+    assert read_message(process.stdout)["id"] == 1
+    process.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+    process.stdin.flush()
+    assert process.wait(timeout=15) == 1
+
+
+def test_closing_stdin_ends_the_server() -> None:
+    process = subprocess.Popen([str(LSP_ASSIST), "serve"], stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    process.stdin.close()
+    assert process.wait(timeout=15) == 0
