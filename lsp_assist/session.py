@@ -109,7 +109,6 @@ class Session:
             return
         for new_text, start, end in changes:
             document.apply_change(new_text, start, end, version=version)
-        self.engine.document_changed(uri)
 
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)

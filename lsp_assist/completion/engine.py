@@ -17,17 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lsp_assist.backends.ollama import GenerationStats, OllamaBackend
-from lsp_assist.completion.cursor import CursorContext, DocumentLines
-from lsp_assist.completion.generation import Generation, GenerationPlan
-from lsp_assist.completion.typethrough import CursorKey, SuggestionCache
+from lsp_assist.backends.ollama import OllamaBackend
+from lsp_assist.completion.generation import Generation
+from lsp_assist.completion.request import ModelPlan, build_completion_request, resolve_model_plan
+from lsp_assist.completion.typethrough import SuggestionCache
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import Document
-from lsp_assist.errors import BackendError, FaultNotifier, ModelWithoutFim
-from lsp_assist.prompts.builder import build_fim_prompt
-from lsp_assist.prompts.templates import ContextFile, FimTemplate, detect_template
-from lsp_assist.prompts.window import PromptBudget
-from lsp_assist.syntax import introduces_syntax_errors, wants_multiline
+from lsp_assist.errors import BackendError, FaultNotifier
+from lsp_assist.prompts.templates import ContextFile
+from lsp_assist.syntax import introduces_syntax_errors
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +41,6 @@ class Suggestion:
     text: str
     source: Source
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelPlan:
-    """How to prompt a model: our raw template, or Ollama's own (`suffix` field)."""
-
-    template: FimTemplate | None
-    num_ctx: int
 
 
 class CompletionEngine:
@@ -70,7 +60,6 @@ class CompletionEngine:
         self._tickets: dict[str, int] = {}
         self._cache: SuggestionCache[Generation] = SuggestionCache()
         self._plans: dict[tuple[str, str], ModelPlan] = {}
-        self.generations_started = 0
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -198,74 +187,14 @@ class CompletionEngine:
     ) -> Generation | None:
         backend = self._backend()
         plan = await self._model_plan(backend, settings)
-        prompt_started = time.perf_counter()
-        cursor = CursorContext.of(document, offset)
-        multiline = {
-            "always": True,
-            "never": False,
-        }.get(settings.multiline, None)
-        if multiline is None:
-            multiline = wants_multiline(document, offset)
-        budget = PromptBudget(num_ctx=plan.num_ctx, max_tokens=settings.maxTokens)
-        lines = DocumentLines(document)
-        options: dict[str, Any] = {
-            "num_predict": settings.maxTokens,
-            "temperature": settings.temperature,
-            "top_p": 0.9,
-            "num_ctx": plan.num_ctx,
-        }
-        path = document.uri.rsplit("/", 1)[-1]
-        if plan.template is not None:
-            prompt = build_fim_prompt(
-                plan.template,
-                lines,
-                cursor.line,
-                cursor.column,
-                budget,
-                files=context_files if settings.contextFiles else (),
-                repo_name=repo_name,
-                path=path,
-                comment_prefix=document.language.line_comment or "#",
-            )
-            stops = list(prompt.stop)
-            prompt_text, suffix, raw = prompt.text, None, True
-        else:
-            # Ollama's own FIM template: the typed line has to sit at the end of the prefix.
-            from lsp_assist.prompts.window import cut_window
-
-            window = cut_window(lines, cursor.line, cursor.column, budget)
-            prompt_text = window.prefix + window.middle
-            suffix = window.suffix or "\n"  # an empty suffix would switch Ollama to chat mode
-            stops, raw = [], False
-            if not prompt_text:
-                return None  # Ollama answers an empty prompt with a "load" stub
-        if not multiline:
-            stops.append("\n")
-        options["stop"] = stops
-        prompt_ms = (time.perf_counter() - prompt_started) * 1000
-
-        generation_plan = GenerationPlan(
-            uri=document.uri,
-            key=CursorKey.at(document.text, offset),
-            cursor=cursor,
-            multiline=multiline,
-            indent_blocks=not document.language.brace_blocks,
-            prompt_chars=len(prompt_text),
-            prompt_ms=prompt_ms,
+        request = build_completion_request(
+            document, offset, settings, plan, context_files=context_files, repo_name=repo_name
         )
-
-        def open_stream(stats: GenerationStats) -> Any:
-            return backend.stream_generate(
-                model=settings.model,
-                prompt=prompt_text,
-                options=options,
-                stats=stats,
-                suffix=suffix,
-                raw=raw,
-            )
-
+        if request is None:
+            return None
+        generation_plan = request.generation_plan(document)
+        open_stream = request.stream_factory(backend, settings.model)
         generation = Generation(generation_plan, open_stream)
-        self.generations_started += 1
         self._live[document.uri] = generation
         self._cache.put(document.uri, generation_plan.key, generation)
         # Only a generation that takes a while is worth a "generating" in the status bar
@@ -279,9 +208,9 @@ class CompletionEngine:
         log.debug(
             "generation started uri=%s prompt_chars=%d prompt_ms=%.2f multiline=%s",
             document.uri,
-            len(prompt_text),
-            prompt_ms,
-            multiline,
+            generation_plan.prompt_chars,
+            generation_plan.prompt_ms,
+            generation_plan.multiline,
         )
         return generation
 
@@ -290,18 +219,15 @@ class CompletionEngine:
         if (plan := self._plans.get(key)) is not None:
             return plan
         info = await backend.model_info(settings.model)
-        template = detect_template(settings.model, info.template)
-        if template is None and not info.supports_insert:
-            raise ModelWithoutFim(settings.model)
-        # Constant per model: a different num_ctx makes Ollama reload the model.
-        num_ctx = min(settings.numCtx, info.context_length or settings.numCtx)
-        plan = ModelPlan(template=template, num_ctx=num_ctx)
+        plan = resolve_model_plan(settings.model, info, settings.numCtx)
         self._plans[key] = plan
         log.info(
             "model %s: %s, num_ctx=%d",
             settings.model,
-            f"raw FIM template {template.family}" if template else "Ollama's FIM template",
-            num_ctx,
+            f"raw FIM template {plan.template.family}"
+            if plan.template
+            else "Ollama's FIM template",
+            plan.num_ctx,
         )
         return plan
 
@@ -311,9 +237,6 @@ class CompletionEngine:
         log.warning("completion failed: %s", error)
         self._on_status({"state": "error", "message": error.user_message()})
         self._notifier.report(error, scope=self._settings().model)
-
-    def document_changed(self, uri: str) -> None:
-        """Nothing to do yet: a change is judged when the next request arrives."""
 
     def document_closed(self, uri: str) -> None:
         if (live := self._live.pop(uri, None)) is not None:
