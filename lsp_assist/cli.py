@@ -1,14 +1,26 @@
-"""Command line: `lsp-assist serve` (stdio or TCP) and `--version`."""
+"""Command line: `lsp-assist serve` (stdio or TCP), `doctor`, `complete` and `--version`.
+
+`doctor` and `complete` are small tools around the same machinery as the server; their logic
+lives in `lsp_assist.doctor` and `lsp_assist.complete_command`, and this module only parses
+arguments, prints and picks the exit code (0 fine, 1 a problem, 2 a usage error).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import gc
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from lsp_assist import __version__
+from lsp_assist.config import Settings
+
+HOST_HELP = "Ollama's URL (default: $OLLAMA_HOST, then http://127.0.0.1:11434)"
 
 
 def _setup_logging(verbosity: int, log_file: str | None) -> None:
@@ -56,7 +68,119 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-file", help="write the log here instead of stderr")
     serve.add_argument("-v", "--verbose", action="count", default=0, help="more log (-vv: debug)")
+
+    doctor = commands.add_parser(
+        "doctor", help="check that Ollama and the models are ready, and say how to fix what is not"
+    )
+    doctor.add_argument("--host", help=HOST_HELP)
+    doctor.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        metavar="M",
+        help="check this model for completion instead of the configured ones (repeatable)",
+    )
+    doctor.add_argument("--pull", action="store_true", help="pull the models that are missing")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument("-v", "--verbose", action="count", default=0, help="more log on stderr")
+
+    complete = commands.add_parser(
+        "complete", help="print the completion for a position of a file (FILE may be -)"
+    )
+    complete.add_argument(
+        "location", type=_location, metavar="FILE:LINE:COL", help="1-based line and column"
+    )
+    complete.add_argument("--model", help="the completion model (default: the configured one)")
+    complete.add_argument("--host", help=HOST_HELP)
+    complete.add_argument("-v", "--verbose", action="count", default=0, help="more log on stderr")
     return parser
+
+
+def _location(value: str) -> Any:
+    from lsp_assist.complete_command import parse_location
+
+    try:
+        return parse_location(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stdin_location_last(args: list[str]) -> list[str]:
+    """`complete -:LINE:COL` reads stdin, but argparse takes "-:…" for an option: move it
+    behind a `--`, where it can only be the positional argument."""
+    if not args or args[0] != "complete" or "--" in args:
+        return args
+    stdin = [a for a in args if a.startswith("-:")]
+    if len(stdin) != 1:
+        return args
+    return [a for a in args if a != stdin[0]] + ["--", stdin[0]]
+
+
+def _tool_logging(verbosity: int) -> None:
+    # The tools' own output is the point: the log stays quiet unless asked for.
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity else logging.WARNING
+    logging.getLogger("lsp_assist").setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _settings(host: str | None, model: str | None = None) -> Settings:
+    settings = Settings()
+    if host:
+        settings = dataclasses.replace(
+            settings, ollama=dataclasses.replace(settings.ollama, host=host)
+        )
+    if model:
+        settings = dataclasses.replace(
+            settings, completion=dataclasses.replace(settings.completion, model=model)
+        )
+    return settings
+
+
+def _run_tool(main: Coroutine[Any, Any, int]) -> int:
+    """Runs a tool's coroutine: its exit code, and never a traceback for the user."""
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        print("lsp-assist: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: one line, the details in the -vv log
+        logging.getLogger("lsp_assist").debug("unexpected failure", exc_info=True)
+        print(f"lsp-assist: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _doctor(args: argparse.Namespace) -> int:
+    from lsp_assist.doctor import PullProgressPrinter, diagnose, format_report, pull_models
+
+    settings = _settings(args.host)
+    report = await diagnose(settings, args.models)
+    if args.pull and report.host.reachable and report.missing_models:
+        printer = PullProgressPrinter(sys.stderr)
+        results = await pull_models(settings.ollama.resolved_host, report.missing_models, printer)
+        printer.finish()
+        for result in results:
+            if not result.ok:
+                print(f"lsp-assist: could not pull {result.model}: {result.error}", file=sys.stderr)
+        report = await diagnose(settings, args.models)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report.ok else 1
+
+
+async def _complete(args: argparse.Namespace) -> int:
+    from lsp_assist.complete_command import CompleteError, complete, write_suggestion
+
+    settings = _settings(args.host, args.model)
+    try:
+        text = await complete(settings, args.location, stdin=sys.stdin, notes=sys.stderr)
+    except CompleteError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    write_suggestion(text, sys.stdout)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -64,8 +188,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Editors often start servers as `lsp-assist --stdio`.
     if args_list and args_list[0] == "--stdio":
         args_list.insert(0, "serve")
+    args_list = _stdin_location_last(args_list)
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command in ("doctor", "complete"):
+        _tool_logging(args.verbose)
+        sys.exit(_run_tool(_doctor(args) if args.command == "doctor" else _complete(args)))
     if args.command != "serve":
         parser.print_help(sys.stderr)
         sys.exit(2)

@@ -14,11 +14,18 @@ Realism that matters to a completion client:
   recorded), while `prompt_eval_count` stays the whole prompt;
 * prefill is not interruptible (ollama/ollama#11889): a client that hangs up before the first
   token is recorded at once, but its slot stays busy until the prompt would have been evaluated.
+
+`POST /api/pull` streams Ollama's progress lines (`pulling manifest`, `pulling <digest>` with
+`total`/`completed`, `verifying sha256 digest`, `writing manifest`, `success`); afterwards the
+model is known to /api/show and /api/tags. Any valid name can be pulled (as a default-template
+model unless one was registered with `add_pullable`); `fail_pull` makes a name fail mid-stream
+with an `{"error": …}` line, as a registry without that model does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 import traceback
@@ -44,6 +51,10 @@ VERSION = "0.13.5"
 JSON = "application/json; charset=utf-8"
 NDJSON = "application/x-ndjson"
 TEXT = "text/plain; charset=utf-8"
+
+# What Ollama streams when the registry has no such model.
+PULL_NOT_FOUND = "pull model manifest: file does not exist"
+PULL_STEPS = 4  # progress lines per layer after its first
 
 Responder = Callable[[dict[str, Any]], Reply]
 Handler = Callable[[HttpConnection, HttpRequest, RecordedRequest], Awaitable[None]]
@@ -111,7 +122,10 @@ class OllamaApi:
             "/api/show": (("POST",), self._show),
             "/api/generate": (("POST",), self._generate),
             "/api/chat": (("POST",), self._chat),
+            "/api/pull": (("POST",), self._pull),
         }
+        self._pullable: dict[str, FakeModel] = {}  # by model_key; guarded by `lock`
+        self._pull_failures: dict[str, str] = {}  # model_key -> error text; guarded by `lock`
 
     # -- registry (called from any thread) ---------------------------------------------------
 
@@ -127,6 +141,22 @@ class OllamaApi:
         with self._lock:
             self._models.pop(key or "", None)
             self._runners.pop(key or "", None)
+
+    def add_pullable(self, model: FakeModel) -> None:
+        """`POST /api/pull` of this name installs `model` (not yet known to /api/show)."""
+        key = model_key(model.name)
+        if key is None:
+            raise ValueError(f"invalid model name {model.name!r}")
+        with self._lock:
+            self._pullable[key] = model
+
+    def fail_pull(self, name: str, error: str = PULL_NOT_FOUND) -> None:
+        """`POST /api/pull` of `name` fails after "pulling manifest" with `error`."""
+        key = model_key(name)
+        if key is None:
+            raise ValueError(f"invalid model name {name!r}")
+        with self._lock:
+            self._pull_failures[key] = error
 
     def forget_loaded_models(self) -> None:
         with self._lock:
@@ -222,6 +252,53 @@ class OllamaApi:
             await self._error(conn, request, rec, ApiError(404, f"model '{name}' not found"))
             return
         await self._json(conn, request, rec, show_json(found[1]))
+
+    # -- pull --------------------------------------------------------------------------------
+
+    async def _pull(self, conn: HttpConnection, request: HttpRequest, rec: RecordedRequest) -> None:
+        try:
+            body = decode_body(request.body, "PullRequest")
+        except BindError as error:
+            await self._error(conn, request, rec, ApiError(400, str(error)))
+            return
+        name = body.get("model") or body.get("name") or ""
+        key = model_key(name) if name else None
+        if key is None:
+            await self._error(conn, request, rec, ApiError(400, "invalid model name"))
+            return
+        with self._lock:
+            failure = self._pull_failures.get(key)
+            model = self._pullable.get(key) or self._models.get(key) or FakeModel(name=name)
+        lines = [{"status": "pulling manifest"}]
+        if failure is None:
+            lines += _layer_progress(model)
+            lines += [
+                {"status": "verifying sha256 digest"},
+                {"status": "writing manifest"},
+                {"status": "success"},
+            ]
+        stream = body.get("stream") is not False
+        if not stream:
+            # `stream: false`: one object once everything is done, or the error as a 500.
+            if not await conn.wait_until(_loop_time() + len(lines) * self.token_delay):
+                raise ClientGone
+            if failure is None:
+                self.add_model(model)
+                await self._json(conn, request, rec, {"status": "success"})
+            else:
+                await self._json(conn, request, rec, {"error": failure}, 500)
+            return
+        conn.begin_chunked(200, NDJSON)
+        rec.status = 200
+        start = _loop_time()
+        for i, line in enumerate(lines):
+            if not await conn.wait_until(start + i * self.token_delay):
+                raise ClientGone
+            if failure is None and line["status"] == "success":
+                self.add_model(model)  # Ollama writes the manifest before saying so
+            await conn.send_chunk(go_json(line) + b"\n", last=i == len(lines) - 1 and not failure)
+        if failure is not None:
+            await conn.send_chunk(go_json({"error": failure}) + b"\n", last=True)
 
     # -- generation --------------------------------------------------------------------------
 
@@ -487,6 +564,26 @@ class OllamaApi:
                 return
             runner.cache = job.rendered + rec.output
             runner.expires_at_ns = self._expiry(job.keep_alive)
+
+
+def _layer_progress(model: FakeModel) -> list[dict[str, Any]]:
+    """`pulling <digest>` lines for the model's layers: the weights, then its template."""
+    layers = [
+        (model.digest, model.size),
+        (hashlib.sha256(model.template.encode()).hexdigest(), len(model.template.encode())),
+    ]
+    lines: list[dict[str, Any]] = []
+    for digest, total in layers:
+        for step in range(PULL_STEPS + 1):
+            lines.append(
+                {
+                    "status": f"pulling {digest[:12]}",
+                    "digest": f"sha256:{digest}",
+                    "total": total,
+                    "completed": total * step // PULL_STEPS,
+                }
+            )
+    return lines
 
 
 def _phrase(status: int) -> str:

@@ -501,3 +501,56 @@ def test_stop_closes_open_streams_and_is_idempotent() -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(url, trust_env=False)
     client.close()
+
+
+# -- /api/pull -------------------------------------------------------------------------------
+
+
+async def test_pull_streams_progress_and_then_the_model_is_known(
+    fake: FakeOllama, client: ollama.AsyncClient
+) -> None:
+    with pytest.raises(ollama.ResponseError) as missing:
+        await client.show("starcoder2:3b")
+    assert missing.value.status_code == 404
+    stream = await client.pull("starcoder2:3b", stream=True)
+    progress = [part async for part in cast(AsyncIterator[ollama.ProgressResponse], stream)]
+    statuses = [p.status for p in progress]
+    assert statuses[0] == "pulling manifest"
+    assert statuses[-3:] == ["verifying sha256 digest", "writing manifest", "success"]
+    layers = [p for p in progress if p.digest]
+    assert layers and all(p.digest.startswith("sha256:") for p in layers if p.digest)
+    assert all(p.status == f"pulling {p.digest[7:19]}" for p in layers if p.digest)
+    assert all(p.total and 0 <= (p.completed or 0) <= p.total for p in layers)
+    assert layers[-1].completed == layers[-1].total
+    shown = await client.show("starcoder2:3b")
+    assert shown.modelinfo is not None
+    names = [m.model for m in (await client.list()).models]
+    assert "starcoder2:3b" in names
+    pulls = [r for r in fake.requests if r.path == "/api/pull"]
+    assert [r.body["model"] for r in pulls] == ["starcoder2:3b"]
+    assert pulls[0].body["stream"] is True
+
+
+async def test_a_registered_pullable_model_keeps_its_template(
+    fake: FakeOllama, client: ollama.AsyncClient
+) -> None:
+    fake._api.add_pullable(FakeModel(name="nofim:1b", template="{{ .Prompt }}"))
+    assert (await client.pull("nofim:1b")).status == "success"  # stream=False: one object
+    shown = await client.show("nofim:1b")
+    assert "insert" not in (shown.capabilities or [])
+
+
+async def test_a_failing_pull_ends_with_an_error_line(
+    fake: FakeOllama, client: ollama.AsyncClient
+) -> None:
+    fake._api.fail_pull("nosuch:model")
+    stream = await client.pull("nosuch:model", stream=True)
+    seen: list[str] = []
+    with pytest.raises(ollama.ResponseError) as failed:
+        async for part in cast(AsyncIterator[ollama.ProgressResponse], stream):
+            seen.append(part.status or "")
+    assert seen == ["pulling manifest"]
+    assert failed.value.error == "pull model manifest: file does not exist"
+    assert failed.value.status_code == -1
+    with pytest.raises(ollama.ResponseError):
+        await client.show("nosuch:model")
