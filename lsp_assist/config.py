@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_type_hints
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 MultilineMode = Literal["auto", "always", "never"]
+BackendChoice = Literal["auto", "ollama", "offline"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class OllamaSettings:
 @dataclass(frozen=True)
 class CompletionSettings:
     enabled: bool = True
+    backend: BackendChoice = "auto"
+    """"auto": the model, and the offline engine while Ollama cannot be reached; "ollama": the
+    model only; "offline": the offline engine only (learned from the workspace's code)."""
     model: str = "qwen2.5-coder:1.5b-base"
     debounceMs: int = 75
     """Wait this long after a keystroke before asking the model (0 = no wait)."""

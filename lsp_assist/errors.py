@@ -25,12 +25,17 @@ class BackendUnavailable(BackendError):
     def __init__(self, host: str, detail: str = "") -> None:
         super().__init__(f"cannot reach Ollama at {host}: {detail}")
         self.host = host
+        self.offline_fallback = False
+        """Set when the offline engine serves meanwhile: the message then says so."""
 
     def user_message(self) -> str:
-        return (
+        message = (
             f"lsp-assist: Ollama is not reachable at {self.host} — start it with `ollama serve` "
             "or set lspAssist.ollama.host"
         )
+        if self.offline_fallback:
+            message += "; meanwhile the offline engine completes from your workspace's code"
+        return message
 
 
 class ModelNotFound(BackendError):

@@ -10,15 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
+from pygls.uris import to_fs_path
 
 from lsp_assist import __version__
 from lsp_assist.completion.cursor import CursorContext
+from lsp_assist.documents import Document
+from lsp_assist.offline.definitions import Definition
+from lsp_assist.offline.engine import ENGINE_LABEL
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.session import Session, settings_section
 from lsp_assist.transport import serve_stdio
@@ -111,11 +116,15 @@ def build_server() -> AssistServer:
         root = params.root_uri or ""
         session.root_name = root.rstrip("/").rsplit("/", 1)[-1]
         session.set_initialization_options(params.initialization_options)
+        if root.startswith("file:") and (path := to_fs_path(root)):
+            session.root_path = Path(path)
         log.info("initialized: client=%s encoding=%s", params.client_info, session.encoding.value)
 
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
         await pull_configuration()
+        if session.root_path is not None and session.root_path.is_dir():
+            session.learning.scan_in_background(session.root_path)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
@@ -175,39 +184,72 @@ def build_server() -> AssistServer:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(params: types.CompletionParams) -> types.CompletionList | None:
         found = await suggestion_at(params.text_document.uri, params.position)
-        if found is None:
+        document = session.documents.get(params.text_document.uri)
+        if document is None:
             return types.CompletionList(is_incomplete=True, items=[])
-        document, (offset, suggestion) = found
-        cursor = CursorContext.of(document, offset)
-        word = cursor.word_before()
-        start_line, start_character = document.position_at(offset - len(word))
-        end_line, end_character = document.position_at(offset)
-        first_line = (word + suggestion.text).split("\n", 1)[0].strip()
-        item = types.CompletionItem(
-            label=first_line or suggestion.text.strip(),
-            kind=types.CompletionItemKind.Text,
-            detail=f"lsp-assist · {session.settings.completion.model}",
-            documentation=types.MarkupContent(
-                kind=types.MarkupKind.Markdown, value=f"```\n{word + suggestion.text}\n```"
-            ),
-            filter_text=word + suggestion.text,
-            sort_text="0",
-            text_edit=types.TextEdit(
-                range=types.Range(
-                    start=types.Position(line=start_line, character=start_character),
-                    end=types.Position(line=end_line, character=end_character),
-                ),
-                new_text=word + suggestion.text,
-            ),
-        )
+        offset = document.offset_at(params.position.line, params.position.character)
+        word = CursorContext.of(document, offset).word_before()
+        items = []
+        if found is not None:
+            _, (offset, suggestion) = found
+            detail = (
+                ENGINE_LABEL
+                if suggestion.source == "offline"
+                else f"lsp-assist · {session.settings.completion.model}"
+            )
+            items.append(_suggestion_item(document, offset, word, suggestion.text, detail))
+        items += [_definition_item(d) for d in session.engine.offline_items(word, document.uri)]
         # Incomplete: the next keystroke asks again (and is answered by type-through).
-        return types.CompletionList(is_incomplete=True, items=[item])
+        return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: None) -> None:
         await session.shutdown()
 
     return server
+
+
+def _suggestion_item(
+    document: Document, offset: int, word: str, text: str, detail: str
+) -> types.CompletionItem:
+    """The suggestion as a completion item: label = its first line, the whole text in its
+    edit, which replaces the word being typed."""
+    start_line, start_character = document.position_at(offset - len(word))
+    end_line, end_character = document.position_at(offset)
+    whole = word + text
+    return types.CompletionItem(
+        label=whole.split("\n", 1)[0].strip() or text.strip(),
+        kind=types.CompletionItemKind.Text,
+        detail=detail,
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```\n{whole}\n```"
+        ),
+        filter_text=whole,
+        sort_text="0",
+        text_edit=types.TextEdit(
+            range=types.Range(
+                start=types.Position(line=start_line, character=start_character),
+                end=types.Position(line=end_line, character=end_character),
+            ),
+            new_text=whole,
+        ),
+    )
+
+
+_DEFINITION_KINDS = {
+    "function": types.CompletionItemKind.Function,
+    "method": types.CompletionItemKind.Method,
+    "class": types.CompletionItemKind.Class,
+}
+
+
+def _definition_item(definition: Definition) -> types.CompletionItem:
+    return types.CompletionItem(
+        label=definition.name,
+        kind=_DEFINITION_KINDS.get(definition.kind, types.CompletionItemKind.Text),
+        detail=f"{definition.signature} · {ENGINE_LABEL}",
+        sort_text=f"1{definition.name}",
+    )
 
 
 def run_stdio() -> None:

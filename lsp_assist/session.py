@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.engine import CompletionEngine
+from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Settings, merge_settings_json, parse_settings
 from lsp_assist.documents import Document
-from lsp_assist.errors import FaultNotifier
+from lsp_assist.errors import BackendError, FaultNotifier
+from lsp_assist.offline.engine import OfflineEngine
+from lsp_assist.offline.learning import WorkspaceLearning
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.prompts.templates import ContextFile
 
@@ -38,16 +42,38 @@ class Session:
         self.encoding = PositionEncoding.UTF16
         self.documents: dict[str, Document] = {}
         self.root_name = ""
+        self.root_path: Path | None = None
         self._show_message = show_message
         self._backend: OllamaBackend | None = None
         self._backend_key: tuple[str, str, float] | None = None
         self._retired_backends: list[OllamaBackend] = []
         self.notifier = FaultNotifier(show_message)
+        self.learning = WorkspaceLearning(
+            OfflineEngine(), lambda files: send_status({"state": "learnt", "files": files})
+        )
+        self.health = BackendHealth(self._probe_backend, self._backend_is_back)
         self.engine = CompletionEngine(
             backend=self.backend,
             settings=lambda: self.settings.completion,
             notifier=self.notifier,
             on_status=send_status,
+            offline=self.learning.engine,
+            health=self.health,
+        )
+
+    async def _probe_backend(self) -> bool:
+        try:
+            await self.backend().version()
+        except BackendError:
+            return False
+        return True
+
+    def _backend_is_back(self) -> None:
+        self.notifier.recovered()
+        host = self.settings.ollama.resolved_host
+        log.info("model server at %s answers again", host)
+        self._show_message(
+            "info", f"lsp-assist: Ollama at {host} answers again — completions come from the model"
         )
 
     # -- settings -------------------------------------------------------------------------------
@@ -96,6 +122,7 @@ class Session:
         self.documents[uri] = Document(
             uri, text, language_id=language_id, version=version, encoding=self.encoding
         )
+        self.learning.document_opened(uri, text, language_id)
 
     def change_document(
         self,
@@ -109,10 +136,16 @@ class Session:
             return
         for new_text, start, end in changes:
             document.apply_change(new_text, start, end, version=version)
+        self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
+
+    def _text_of(self, uri: str) -> str | None:
+        document = self.documents.get(uri)
+        return document.text if document is not None else None
 
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)
         self.engine.document_closed(uri)
+        self.learning.document_closed(uri)
 
     def context_files(self, document: Document) -> list[ContextFile]:
         """Other open files of the same language, in a stable order (sorted by URI) so the
@@ -131,6 +164,8 @@ class Session:
 
     async def shutdown(self) -> None:
         await self.engine.shutdown()
+        await self.health.close()
+        await self.learning.close()
         for backend in [self._backend, *self._retired_backends]:
             if backend is not None:
                 try:

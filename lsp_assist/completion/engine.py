@@ -19,17 +19,20 @@ from typing import Any, Literal
 
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.generation import Generation
+from lsp_assist.completion.health import BackendHealth
 from lsp_assist.completion.request import ModelPlan, build_completion_request, resolve_model_plan
 from lsp_assist.completion.typethrough import SuggestionCache
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import Document
-from lsp_assist.errors import BackendError, FaultNotifier
+from lsp_assist.errors import BackendError, BackendUnavailable, FaultNotifier
+from lsp_assist.offline.definitions import Definition
+from lsp_assist.offline.engine import ENGINE_LABEL, OfflineEngine
 from lsp_assist.prompts.templates import ContextFile
 from lsp_assist.syntax import introduces_syntax_errors
 
 log = logging.getLogger(__name__)
 
-Source = Literal["model", "type-through", "cache"]
+Source = Literal["model", "type-through", "cache", "offline"]
 
 GENERATING_STATUS_AFTER_S = 0.15
 
@@ -51,11 +54,15 @@ class CompletionEngine:
         settings: Callable[[], CompletionSettings],
         notifier: FaultNotifier,
         on_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        offline: OfflineEngine | None = None,
+        health: BackendHealth | None = None,
     ) -> None:
         self._backend = backend
         self._settings = settings
         self._notifier = notifier
         self._on_status = on_status
+        self.offline = offline or OfflineEngine()
+        self.health = health
         self._live: dict[str, Generation] = {}
         self._tickets: dict[str, int] = {}
         self._cache: SuggestionCache[Generation] = SuggestionCache()
@@ -101,6 +108,8 @@ class CompletionEngine:
         live = self._live.get(uri)
         if live is not None:
             live.cancel()
+        if self.serving_offline():
+            return self._offline_suggestion(document, offset, started)
 
         try:
             generation = await self._start_generation(
@@ -108,12 +117,62 @@ class CompletionEngine:
             )
         except BackendError as exc:
             self._report(exc)
-            return None
+            return self._fall_back(exc, document, offset, started)
         if generation is None or self._tickets.get(uri) != ticket:
             if generation is not None:
                 generation.cancel()
             return None
-        return await self._answer_from(generation, "", document, offset, started, "model")
+        suggestion = await self._answer_from(generation, "", document, offset, started, "model")
+        if suggestion is None and generation.error is not None:
+            return self._fall_back(generation.error, document, offset, started)
+        return suggestion
+
+    # -- the offline engine ---------------------------------------------------------------------
+
+    def serving_offline(self) -> bool:
+        """Whether suggestions come from the offline engine now rather than the model."""
+        backend = self._settings().backend
+        if backend == "offline":
+            return True
+        return backend == "auto" and self.health is not None and not self.health.reachable
+
+    def _fall_back(
+        self, error: BackendError, document: Document, offset: int, started: float
+    ) -> Suggestion | None:
+        """After the model server could not be reached (reported already), answer this
+        request from the offline engine instead of with nothing."""
+        if isinstance(error, BackendUnavailable) and self.serving_offline():
+            return self._offline_suggestion(document, offset, started)
+        return None
+
+    def _offline_suggestion(
+        self, document: Document, offset: int, started: float
+    ) -> Suggestion | None:
+        text = self.offline.suggest_line(
+            document.text, offset, document.language.name, document.uri
+        )
+        if not text or introduces_syntax_errors(document, offset, text):
+            return None
+        total_ms = (time.perf_counter() - started) * 1000
+        self._on_status(
+            {
+                "state": "ready",
+                "source": "offline",
+                "engine": ENGINE_LABEL,
+                "latencyMs": round(total_ms, 2),
+                "backendMs": 0.0,
+                "promptMs": 0.0,
+                "promptChars": 0,
+            }
+        )
+        return Suggestion(text, "offline", {"total_ms": total_ms})
+
+    def offline_items(self, word: str, uri: str) -> list[Definition]:
+        """Definitions from the workspace for a completion list, while the offline engine
+        serves (with a model, the editor's own language server does this better)."""
+        if not word or not self.serving_offline():
+            return []
+        return self.offline.completion_items(word, uri)
 
     async def _wait_matching(self, generation: Generation, typed: str) -> bool:
         generation.waiters += 1
@@ -148,6 +207,8 @@ class CompletionEngine:
                 return None
         elif not generation.cancelled:
             self._notifier.recovered()
+            if self.health is not None:
+                self.health.mark_reachable()
         final = generation.final
         if not final or not final.startswith(typed):
             return None
@@ -235,6 +296,10 @@ class CompletionEngine:
 
     def _report(self, error: BackendError) -> None:
         log.warning("completion failed: %s", error)
+        if isinstance(error, BackendUnavailable) and self._settings().backend == "auto":
+            error.offline_fallback = True
+            if self.health is not None:
+                self.health.mark_unreachable()
         self._on_status({"state": "error", "message": error.user_message()})
         self._notifier.report(error, scope=self._settings().model)
 

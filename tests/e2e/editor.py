@@ -190,6 +190,7 @@ async def editor_session(
     settings: dict[str, Any] | None = None,
     configuration: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    root_uri: str = "file:///workspace",
 ) -> AsyncIterator[Editor]:
     """Starts `lsp-assist serve`, initializes it like `client` would, and shuts it down."""
     config = ClientServerConfig(server_command=SERVER_COMMAND, server_env=env)
@@ -213,7 +214,7 @@ async def editor_session(
         types.InitializeParams(
             capabilities=capabilities,
             initialization_options=init_options,
-            root_uri="file:///workspace",
+            root_uri=root_uri,
         )
     )
     encoding = str(result.capabilities.position_encoding or "utf-16")

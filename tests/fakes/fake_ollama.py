@@ -103,13 +103,15 @@ class FakeOllama:
         models: list[FakeModel] | None = None,
         parallel: int = 1,
         uninterruptible_prefill: bool = True,
+        port: int = 0,
     ) -> None:
         """`ttft`: seconds from the request (once the model is loaded and the slot free) to
         the first chunk; `token_delay`: seconds between token pieces; `models`: the registry
         (default: `default_models()`); `parallel`: requests one model serves at once (Ollama's
         OLLAMA_NUM_PARALLEL, 1 by default since v0.11, so further ones queue);
         `uninterruptible_prefill`: a client that hangs up before the first token still keeps
-        the slot busy until its prompt would have been evaluated, as in Ollama."""
+        the slot busy until its prompt would have been evaluated, as in Ollama; `port`: where
+        to listen (0: any free port)."""
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
@@ -130,6 +132,7 @@ class FakeOllama:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._port: int | None = None
+        self._wanted_port = port
         self._startup_error: BaseException | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -202,7 +205,7 @@ class FakeOllama:
                 connections.discard(task)
                 writer.close()
 
-        server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        server = await asyncio.start_server(on_connection, "127.0.0.1", self._wanted_port)
         self._port = server.sockets[0].getsockname()[1]
         ready.set()
         await self._stop_event.wait()
