@@ -1,8 +1,9 @@
-"""Command line: `lsp-assist serve` (stdio or TCP), `doctor`, `complete` and `--version`.
+"""Command line: `lsp-assist serve` (stdio or TCP), `doctor`, `complete`, `demo`, `--version`.
 
-`doctor` and `complete` are small tools around the same machinery as the server; their logic
-lives in `lsp_assist.doctor` and `lsp_assist.complete_command`, and this module only parses
-arguments, prints and picks the exit code (0 fine, 1 a problem, 2 a usage error).
+`doctor`, `complete` and `demo` are small tools around the same machinery as the server; their
+logic lives in `lsp_assist.doctor`, `lsp_assist.complete_command` and `lsp_assist.demo`, and
+this module only parses arguments, prints and picks the exit code (0 fine, 1 a problem, 2 a
+usage error).
 """
 
 from __future__ import annotations
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--model", help="the completion model (default: the configured one)")
     complete.add_argument("--host", help=HOST_HELP)
     complete.add_argument("-v", "--verbose", action="count", default=0, help="more log on stderr")
+
+    demo = commands.add_parser(
+        "demo", help="play an editor session in the terminal: live suggestions and their timing"
+    )
+    demo.add_argument("--file", help="type in this file instead of the bundled sample project")
+    demo.add_argument("--line", type=int, metavar="N", help="with --file: type after line N")
+    demo.add_argument("--model", help="the completion model (default: the configured one)")
+    demo.add_argument("--host", help=HOST_HELP)
+    demo.add_argument("--plain", action="store_true", help="no colours or live output (for CI)")
+    demo.add_argument("-v", "--verbose", action="count", default=0, help="more log on stderr")
     return parser
 
 
@@ -183,6 +194,23 @@ async def _complete(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _demo(args: argparse.Namespace) -> int:
+    from lsp_assist.demo import DemoError, plain_output, run_demo
+
+    settings = _settings(args.host, args.model)
+    try:
+        return await run_demo(
+            settings.ollama.resolved_host,
+            args.model,
+            args.file,
+            args.line,
+            plain_output(args.plain),
+        )
+    except DemoError as exc:
+        print(f"lsp-assist demo: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Editors often start servers as `lsp-assist --stdio`.
@@ -191,9 +219,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args_list = _stdin_location_last(args_list)
     parser = build_parser()
     args = parser.parse_args(args_list)
-    if args.command in ("doctor", "complete"):
+    if args.command in ("doctor", "complete", "demo"):
         _tool_logging(args.verbose)
-        sys.exit(_run_tool(_doctor(args) if args.command == "doctor" else _complete(args)))
+        tools = {"doctor": _doctor, "complete": _complete, "demo": _demo}
+        sys.exit(_run_tool(tools[args.command](args)))
     if args.command != "serve":
         parser.print_help(sys.stderr)
         sys.exit(2)
