@@ -8,7 +8,9 @@ never blocks the next keystroke.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from pygls.uris import to_fs_path
 
 from lsp_assist import __version__
 from lsp_assist.completion.cursor import CursorContext
+from lsp_assist.doctor import PullProgress, diagnose, format_report, pull_models
 from lsp_assist.documents import Document
 from lsp_assist.offline.definitions import Definition
 from lsp_assist.offline.engine import ENGINE_LABEL
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "lspAssist"
 STATUS_NOTIFICATION = "lspAssist/status"
+DOCTOR_COMMAND = "lspAssist.doctor"
+PULL_COMMAND = "lspAssist.pullModels"
 
 _MESSAGE_TYPES = {
     "error": types.MessageType.Error,
@@ -201,6 +206,45 @@ def build_server() -> AssistServer:
         items += [_definition_item(d) for d in session.engine.offline_items(word, document.uri)]
         # Incomplete: the next keystroke asks again (and is answered by type-through).
         return types.CompletionList(is_incomplete=True, items=items)
+
+    @server.command(DOCTOR_COMMAND)
+    async def doctor_command() -> dict[str, Any]:
+        """`lsp-assist doctor` for the editor: the report as a message, and as the result."""
+        report = await diagnose(session.settings)
+        server.show_user_message("info" if report.ok else "warning", format_report(report))
+        return report.to_json()
+
+    @server.command(PULL_COMMAND)
+    async def pull_command(model: str | None = None) -> list[dict[str, Any]]:
+        """Pulls `model`, or every configured model that is missing, reporting `$/progress`."""
+        models = [model] if model else (await diagnose(session.settings)).missing_models
+        token = f"lsp-assist-pull-{uuid.uuid4()}"
+        progress = server.work_done_progress
+        await progress.create_async(token)
+        progress.begin(token, types.WorkDoneProgressBegin(title="Pulling models", percentage=0))
+
+        def on_progress(step: PullProgress) -> None:
+            percentage = None
+            if step.total and step.completed is not None:
+                percentage = min(100, step.completed * 100 // step.total)
+            progress.report(
+                token,
+                types.WorkDoneProgressReport(
+                    message=f"{step.model}: {step.status}", percentage=percentage
+                ),
+            )
+
+        results = await pull_models(session.settings.ollama.resolved_host, models, on_progress)
+        failed = [r for r in results if not r.ok]
+        summary = (
+            "; ".join(f"{r.model}: {r.error}" for r in failed)
+            if failed
+            else f"pulled {', '.join(models) or 'nothing (all models are there)'}"
+        )
+        progress.end(token, types.WorkDoneProgressEnd(message=summary))
+        if failed:
+            server.show_user_message("error", f"lsp-assist: {summary}")
+        return [dataclasses.asdict(r) for r in results]
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: None) -> None:
