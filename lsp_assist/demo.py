@@ -30,9 +30,10 @@ from lsp_assist.lsp_client import LspClient, ServerGone
 
 DEMO_PROJECT = Path(__file__).resolve().parent / "demo_project"
 DEMO_FILE = "bank.py"
-# The line of the sample project the demo types again (it is removed before opening).
-DEMO_LINE = "        self.ledger.record(account_id, Kind.WITHDRAWAL, -amount, memo)\n"
-DEMO_TYPED = "self.ledger.record(account_id, "
+# The line of the sample project the demo types again (it is removed before opening). Its
+# shape repeats in the project, so even the offline engine has something sensible to offer.
+DEMO_LINE = '    def withdraw(self, account_id: str, amount: Decimal, memo: str = "") -> Decimal:\n'
+DEMO_TYPED = "def withdraw(self, account_id: str, amount: Decimal, "
 INSTALL_URL = "https://ollama.com/download"
 DEFAULT_MODEL = "qwen2.5-coder:1.5b-base"
 HOST_CHECK_TIMEOUT_S = 1.0

@@ -21,7 +21,7 @@ from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.generation import Generation
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.completion.request import ModelPlan, build_completion_request, resolve_model_plan
-from lsp_assist.completion.typethrough import SuggestionCache
+from lsp_assist.completion.typethrough import CursorKey, SuggestionCache
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import Document
 from lsp_assist.errors import BackendError, BackendUnavailable, FaultNotifier
@@ -67,6 +67,7 @@ class CompletionEngine:
         self._tickets: dict[str, int] = {}
         self._cache: SuggestionCache[Generation] = SuggestionCache()
         self._plans: dict[tuple[str, str], ModelPlan] = {}
+        self._offline_last: dict[str, tuple[CursorKey, str]] = {}
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -148,16 +149,26 @@ class CompletionEngine:
     def _offline_suggestion(
         self, document: Document, offset: int, started: float
     ) -> Suggestion | None:
-        text = self.offline.suggest_line(
-            document.text, offset, document.language.name, document.uri
-        )
-        if not text or introduces_syntax_errors(document, offset, text):
-            return None
+        source: Source = "offline"
+        text: str | None = None
+        # Typing what the last offline suggestion said keeps the rest of it on screen.
+        if (last := self._offline_last.get(document.uri)) is not None:
+            key, suggested = last
+            typed = key.typed_since(document.text, offset)
+            if typed and suggested.startswith(typed) and len(suggested) > len(typed):
+                text, source = suggested[len(typed) :], "type-through"
+        if text is None:
+            text = self.offline.suggest_line(
+                document.text, offset, document.language.name, document.uri
+            )
+            if not text or introduces_syntax_errors(document, offset, text):
+                return None
+            self._offline_last[document.uri] = (CursorKey.at(document.text, offset), text)
         total_ms = (time.perf_counter() - started) * 1000
         self._on_status(
             {
                 "state": "ready",
-                "source": "offline",
+                "source": source,
                 "engine": ENGINE_LABEL,
                 "latencyMs": round(total_ms, 2),
                 "backendMs": 0.0,
@@ -165,7 +176,7 @@ class CompletionEngine:
                 "promptChars": 0,
             }
         )
-        return Suggestion(text, "offline", {"total_ms": total_ms})
+        return Suggestion(text, source, {"total_ms": total_ms})
 
     def offline_items(self, word: str, uri: str) -> list[Definition]:
         """Definitions from the workspace for a completion list, while the offline engine
@@ -308,6 +319,7 @@ class CompletionEngine:
             live.cancel()
         self._cache.forget(uri)
         self._tickets.pop(uri, None)
+        self._offline_last.pop(uri, None)
 
     def settings_changed(self) -> None:
         self._plans.clear()

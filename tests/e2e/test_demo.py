@@ -10,8 +10,9 @@ from pathlib import Path
 from tests.fakes.fake_ollama import FakeOllama, unused_url
 
 LSP_ASSIST = Path(sys.executable).parent / "lsp-assist"
-# What the model would write after "self.ledger.record(account_id, " in Bank.withdraw.
-REPLY = "Kind.WITHDRAWAL, -amount, memo)"
+# What the model would write after "def withdraw(self, account_id: str, amount: Decimal, ".
+TYPED = "def withdraw(self, account_id: str, amount: Decimal, "
+REPLY = 'memo: str = "") -> Decimal:'
 USER_FILE = """\
 def greet(name):
     message = "hello " + name
@@ -50,10 +51,11 @@ def test_demo_shows_the_models_suggestions_and_types_through_one(
     out = result.stdout
     assert f"Ollama answers at {fake_ollama.url}" in out
     model_rows = rows(out, "model")
-    assert any(line.endswith(f"self.ledger.record(account_id, |{REPLY}") for line in model_rows)
+    assert any(line.endswith(f"{TYPED}|{REPLY}") for line in model_rows)
     # Typing the suggestion's first characters is answered from it: no new request.
-    through = rows(out, "type-through")
-    assert through and through[0].endswith(f"self.ledger.record(account_id, K|{REPLY[1:]}")
+    accepted = out.split("accepting the suggestion:")[1]
+    through = rows(accepted, "type-through")
+    assert through and through[0].endswith(f"{TYPED}m|{REPLY[1:]}")
     assert "summary" in out and "keystrokes" in out and "median latency" in out
     assert "without a new model request" in out
     requests = fake_ollama.generate_requests
@@ -89,6 +91,10 @@ def test_demo_without_a_model_server_says_so_and_names_the_fix() -> None:
     assert "offline engine" in result.stdout
     assert "ollama pull qwen2.5-coder:1.5b-base" in result.stdout
     assert "summary" in result.stdout
+    # The offline engine, learnt from the sample project, offers the rest of the signature.
+    offline = rows(result.stdout, "offline engine")
+    assert any(line.endswith(f"{TYPED.rstrip()}| {REPLY[: -len(' Decimal:')]}") for line in offline)
+    assert rows(result.stdout.split("accepting the suggestion:")[1], "type-through")
     assert_no_traceback(result)
 
 

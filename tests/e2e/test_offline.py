@@ -76,7 +76,7 @@ async def test_with_ollama_down_the_offline_engine_serves_and_says_so_once() -> 
     assert second is not None and second.items[0].insert_text == "t(items)"
     assert len(messages) == 1
     assert "not reachable" in messages[0] and "offline engine" in messages[0]
-    assert ready_sources(editor) == ["offline", "offline"]
+    assert ready_sources(editor) == ["offline", "type-through"]
 
 
 async def test_the_model_takes_over_again_when_ollama_answers() -> None:
@@ -114,3 +114,17 @@ async def test_workspace_files_on_disk_are_learnt(tmp_path: Path, fake_ollama: F
         assert await editor.ghost_text(uri, CURSOR) == "st(items)"
     (status,) = [s for s in editor.statuses if getattr(s, "state", None) == "learnt"]
     assert status.files == 1
+
+
+async def test_typing_through_an_offline_suggestion_keeps_the_rest_on_screen(
+    fake_ollama: FakeOllama,
+) -> None:
+    async with editor_session(
+        fake_ollama.url, settings={"completion": {"backend": "offline"}}
+    ) as editor:
+        await ask_in_new_file(editor)
+        uri = "file:///workspace/basket.py"
+        offset = editor.type(uri, CURSOR, "st(")
+        assert await editor.ghost_text(uri, offset) == "items)"
+        await editor.round_trip()
+    assert ready_sources(editor) == ["offline", "type-through"]
