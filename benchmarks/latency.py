@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import statistics
 import sys
 import time
@@ -39,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lsp_assist.lsp_client import LspClient  # noqa: E402
 from tests.fakes.serve import FakeOllamaProcess  # noqa: E402
 
 FILE_LINES = 3000
@@ -86,155 +85,41 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 class Editor:
-    """Just enough of an LSP client: framing, requests, notifications, a buffer."""
+    """The editor: the project's lean JSON-RPC client (plain `json`, like an editor's), on one
+    buffer."""
+
+    uri = "file:///bench/orders.py"
 
     def __init__(self, host: str, model: str) -> None:
         self.host = host
         self.model = model
-        self.statuses: list[dict[str, Any]] = []
-        self.text = ""
-        self.version = 1
-        self.uri = "file:///bench/orders.py"
-        self._next_id = 0
-        self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._process: asyncio.subprocess.Process | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._status_arrived = asyncio.Event()
+        self.client = LspClient(lambda message: print(f"server says: {message}", file=sys.stderr))
 
     async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lsp_assist",
-            "serve",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
-        self._reader_task = asyncio.create_task(self._read())
-        await self.request(
-            "initialize",
-            {
-                "processId": os.getpid(),
-                "rootUri": "file:///bench",
-                "capabilities": {"general": {"positionEncodings": ["utf-16"]}},
-                "initializationOptions": {
-                    "ollama": {"host": self.host},
-                    "completion": {"model": self.model, "debounceMs": 0, "maxTokens": 32},
-                },
-            },
-        )
-        self.notify("initialized", {})
+        await self.client.start()
+        options = {
+            "ollama": {"host": self.host},
+            "completion": {"model": self.model, "debounceMs": 0, "maxTokens": 32},
+        }
+        await self.client.initialize("file:///bench", options, timeout=60)
 
     async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.request("shutdown", None), 10)
-            self.notify("exit", None)
-        if self._process is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._process.wait(), 10)
-            if self._process.returncode is None:
-                self._process.kill()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-
-    # -- JSON-RPC -------------------------------------------------------------------------
-
-    def _send(self, message: dict[str, Any]) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        body = json.dumps({"jsonrpc": "2.0", **message}).encode("utf-8")
-        self._process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-
-    def notify(self, method: str, params: Any) -> None:
-        self._send({"method": method, "params": params})
-
-    def request(self, method: str, params: Any) -> asyncio.Future[Any]:
-        self._next_id += 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[self._next_id] = future
-        self._send({"id": self._next_id, "method": method, "params": params})
-        return future
-
-    async def _read(self) -> None:
-        assert self._process is not None and self._process.stdout is not None
-        stdout = self._process.stdout
-        while True:
-            length = 0
-            while (line := await stdout.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("ascii").partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            if not line:
-                return
-            message = json.loads(await stdout.readexactly(length))
-            if "method" not in message:
-                future = self._pending.pop(message["id"], None)
-                if future is not None and not future.done():
-                    future.set_result(message.get("result"))
-            elif message["method"] == "lspAssist/status":
-                self.statuses.append(message["params"])
-                self._status_arrived.set()
-            elif message["method"] == "window/showMessage":
-                print(f"server says: {message['params']['message']}", file=sys.stderr)
-            elif "id" in message:  # a request from the server: nothing configured here
-                self._send({"id": message["id"], "result": None})
-
-    # -- the buffer -----------------------------------------------------------------------
-
-    def position(self, offset: int) -> dict[str, int]:
-        line = self.text.count("\n", 0, offset)
-        column = offset - (self.text.rfind("\n", 0, offset) + 1)
-        return {"line": line, "character": column}  # ASCII text: UTF-16 = str columns
+        await self.client.stop()
 
     def open(self, text: str) -> None:
-        self.text = text
-        self.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": self.uri, "languageId": "python", "version": 1, "text": text}},
-        )
+        self.client.open(self.uri, text, "python")
 
     def insert(self, offset: int, chars: str) -> int:
-        at = self.position(offset)
-        self.text = self.text[:offset] + chars + self.text[offset:]
-        self.version += 1
-        self.notify(
-            "textDocument/didChange",
-            {
-                "textDocument": {"uri": self.uri, "version": self.version},
-                "contentChanges": [{"range": {"start": at, "end": at}, "text": chars}],
-            },
-        )
-        return offset + len(chars)
+        return self.client.insert(self.uri, offset, chars)
 
     async def inline(self, offset: int) -> tuple[float, str | None, dict[str, Any] | None]:
         """(end-to-end ms, suggestion, the server's status for it)."""
-        seen = len(self.statuses)
+        seen = len(self.client.statuses)
         started = time.perf_counter()
-        result = await self.request(
-            "textDocument/inlineCompletion",
-            {
-                "textDocument": {"uri": self.uri},
-                "position": self.position(offset),
-                "context": {"triggerKind": 2},
-            },
-        )
+        text = await self.client.inline_completion(self.uri, offset, timeout=60)
         elapsed = (time.perf_counter() - started) * 1000
-        text = None
-        if result and result.get("items"):
-            insert = result["items"][0]["insertText"]
-            text = insert if isinstance(insert, str) else insert["value"]
-        return elapsed, text, (await self._ready_status(seen) if text is not None else None)
-
-    async def _ready_status(self, seen: int) -> dict[str, Any] | None:
-        """The "ready" status the server sends right after an answer."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            while True:
-                ready = [s for s in self.statuses[seen:] if s.get("state") == "ready"]
-                if ready:
-                    return ready[-1]
-                self._status_arrived.clear()
-                await asyncio.wait_for(self._status_arrived.wait(), 2)
-        return None
+        status = await self.client.ready_status(seen, timeout=2) if text is not None else None
+        return elapsed, text, status
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
