@@ -260,6 +260,7 @@ class FakeOllama:
             self._requests.append(rec)
             if method == "POST" and path in _GENERATION_PATHS:
                 self._generations += 1
+                rec.responder = self._api.responder
             self._notify_locked()
         return rec
 

@@ -310,9 +310,8 @@ class OllamaApi:
     async def _chat(self, conn: HttpConnection, request: HttpRequest, rec: RecordedRequest) -> None:
         await self._generation(conn, request, rec, chat=True)
 
-    def _reply_for(self, job: GenerationJob) -> Reply:
-        with self._lock:
-            responder = self.responder or default_responder
+    def _reply_for(self, job: GenerationJob, rec: RecordedRequest) -> Reply:
+        responder = rec.responder or default_responder
         try:
             reply = responder(job.body)
         except Exception as exc:
@@ -351,7 +350,7 @@ class OllamaApi:
                     await self._json(conn, request, rec, self._stub(job, "unload"))
                     return
                 check_generation(job)
-                reply = None if job.empty else self._reply_for(job)
+                reply = None if job.empty else self._reply_for(job, rec)
             except ApiError as error:
                 await self._error(conn, request, rec, error)
                 return

@@ -10,7 +10,7 @@ model as `registry.ollama.ai/library/<name>:<tag>`, a mistyped option 500.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.ollama_models import FakeModel, full_model_name, model_key
@@ -36,6 +36,9 @@ class RecordedRequest:
     prompt_tokens: int = 0  # prompt_eval_count reported
     truncated: bool = False  # the prompt exceeded num_ctx (Ollama silently cuts it)
     reloaded: bool = False  # the request loaded the model (cold, or num_ctx changed)
+    # The responder in place when the request arrived: it decides the reply, so a test that
+    # changes the responder after seeing a request arrive does not race the fake's thread.
+    responder: Any = field(default=None, repr=False, compare=False)
 
 
 class ApiError(Exception):

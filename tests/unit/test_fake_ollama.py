@@ -554,3 +554,13 @@ async def test_a_failing_pull_ends_with_an_error_line(
     assert failed.value.status_code == -1
     with pytest.raises(ollama.ResponseError):
         await client.show("nosuch:model")
+
+
+async def test_a_request_is_answered_by_the_responder_in_place_when_it_arrived(
+    fake: FakeOllama, client: ollama.AsyncClient
+) -> None:
+    fake.set_responder(lambda body: Reply(text="first answer", ttft=0.3))
+    answer = asyncio.ensure_future(collect(client, prompt="x", raw=True))
+    await fake.wait_for_requests_async(1)
+    fake.reply_with("later answer")  # must not change the request already in
+    assert joined((await asyncio.wait_for(answer, 10))[:-1]) == "first answer"
