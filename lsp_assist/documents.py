@@ -156,7 +156,3 @@ class Document:
                 self.incremental_parses += 1
             self._tree_stale = False
         return self._tree
-
-    @property
-    def source_bytes(self) -> bytes:
-        return self.text.encode("utf-8")
