@@ -54,11 +54,24 @@ class CompletionSettings:
     """Put other open files of the same language in the prompt (repo-level FIM)."""
 
 
+ConfidenceLevel = Literal["low", "medium", "high"]
+
+
 @dataclass(frozen=True)
 class ReviewSettings:
     enabled: bool = True
     model: str = "qwen2.5-coder:7b-instruct"
+    """An instruct (chat) model; reviews use Ollama's structured outputs."""
     onSave: bool = True
+    """Review the functions changed since their last review when the file is saved."""
+    idleMs: int = 0
+    """Also review them after this long without typing (0 = only on save and on command)."""
+    numCtx: int = 8192
+    """Context window of review calls (constant, so the model is not reloaded)."""
+    maxFindings: int = 3
+    """At most this many findings per function."""
+    minConfidence: ConfidenceLevel = "medium"
+    """Findings the model is less sure of are not shown."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +86,12 @@ _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µ
 
 def _check_value(section: str, name: str, value: Any) -> str | None:
     """Checks beyond the type: returns a message when the value makes no sense."""
-    if name in ("debounceMs",) and value < 0:
+    if name in ("debounceMs", "idleMs") and value < 0:
         return "must be 0 or more"
-    if name in ("maxTokens", "numCtx") and value <= 0:
+    if name in ("maxTokens", "numCtx", "maxFindings") and value <= 0:
         return "must be positive"
+    if name == "maxFindings" and value > 10:
+        return "must be at most 10"
     if name == "numCtx" and value < 512:
         return "must be at least 512"
     if name == "temperature" and not 0 <= value <= 2:

@@ -28,6 +28,14 @@ from lsp_assist.documents import Document
 from lsp_assist.offline.definitions import Definition
 from lsp_assist.offline.engine import ENGINE_LABEL
 from lsp_assist.positions import PositionEncoding
+from lsp_assist.review_features import (
+    DISMISS_COMMAND,
+    EXPLAIN_COMMAND,
+    DiagnosticsDelivery,
+    WorkDoneProgress,
+    code_actions,
+    command_uri,
+)
 from lsp_assist.session import Session, settings_section
 from lsp_assist.transport import serve_stdio
 
@@ -37,6 +45,8 @@ CONFIG_SECTION = "lspAssist"
 STATUS_NOTIFICATION = "lspAssist/status"
 DOCTOR_COMMAND = "lspAssist.doctor"
 PULL_COMMAND = "lspAssist.pullModels"
+REVIEW_FILE_COMMAND = "lspAssist.reviewFile"
+REVIEW_CHANGES_COMMAND = "lspAssist.reviewChanges"
 
 _MESSAGE_TYPES = {
     "error": types.MessageType.Error,
@@ -70,7 +80,13 @@ class AssistProtocol(LanguageServerProtocol):
 class AssistServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("lsp-assist", __version__, protocol_cls=AssistProtocol)
-        self.session = Session(show_message=self.show_user_message, send_status=self.send_status)
+        self.session = Session(
+            show_message=self.show_user_message,
+            send_status=self.send_status,
+            on_findings=lambda uri: self.diagnostics.findings_changed(uri),
+            review_progress=lambda: WorkDoneProgress(self),
+        )
+        self.diagnostics = DiagnosticsDelivery(self, self.session)
 
     def show_user_message(self, severity: str, message: str) -> None:
         self.window_show_message(
@@ -121,6 +137,7 @@ def build_server() -> AssistServer:
         root = params.root_uri or ""
         session.root_name = root.rstrip("/").rsplit("/", 1)[-1]
         session.set_initialization_options(params.initialization_options)
+        server.diagnostics.configure(params.capabilities)
         if root.startswith("file:") and (path := to_fs_path(root)):
             session.root_path = Path(path)
         log.info("initialized: client=%s encoding=%s", params.client_info, session.encoding.value)
@@ -154,6 +171,66 @@ def build_server() -> AssistServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
         session.close_document(params.text_document.uri)
+        server.diagnostics.closed(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(params: types.DidSaveTextDocumentParams) -> None:
+        review = session.settings.review
+        if review.enabled and review.onSave and params.text_document.uri in session.documents:
+            session.review.request(params.text_document.uri, "changed")
+
+    @server.feature(
+        types.TEXT_DOCUMENT_DIAGNOSTIC,
+        types.DiagnosticOptions(
+            identifier="lsp-assist", inter_file_dependencies=False, workspace_diagnostics=False
+        ),
+    )
+    def pull_diagnostics(params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
+        return server.diagnostics.report(params.text_document.uri, params.previous_result_id)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
+        return code_actions(session, params.text_document.uri, params.range)
+
+    async def review_command(uri: Any, scope: Any) -> dict[str, Any]:
+        uris = [u] if (u := command_uri(uri)) else sorted(session.documents)
+        unknown = [u for u in uris if u not in session.documents]
+        if unknown:
+            server.show_user_message("warning", f"lsp-assist: not open, not reviewed: {unknown[0]}")
+        runs = [session.review.request(u, scope) for u in uris if u in session.documents]
+        stats = await asyncio.gather(*runs)
+        return {
+            "files": len(runs),
+            "units": sum(s.units for s in stats),
+            "calls": sum(s.calls for s in stats),
+            "findings": sum(len(session.review.findings(u)) for u in uris),
+        }
+
+    @server.command(REVIEW_FILE_COMMAND)
+    async def review_file_command(*arguments: Any) -> dict[str, Any]:
+        """Reviews every function of the file [uri] (answers from the cache cost nothing),
+        or of every open file."""
+        return await review_command(arguments[0] if arguments else None, "all")
+
+    @server.command(REVIEW_CHANGES_COMMAND)
+    async def review_changes_command(*arguments: Any) -> dict[str, Any]:
+        """Reviews the functions that differ from git HEAD, in the file [uri] or in every
+        open file."""
+        return await review_command(arguments[0] if arguments else None, "git")
+
+    @server.command(DISMISS_COMMAND)
+    def dismiss_command(uri: str, finding_id: str) -> bool:
+        return session.review.dismiss(uri, finding_id)
+
+    @server.command(EXPLAIN_COMMAND)
+    async def explain_command(uri: str, finding_id: str) -> str | None:
+        explanation = await session.review.explain(uri, finding_id)
+        if explanation:
+            server.show_user_message("info", explanation)
+        return explanation
 
     async def suggestion_at(uri: str, position: types.Position) -> tuple[Any, Any] | None:
         document = session.documents.get(uri)
@@ -208,15 +285,16 @@ def build_server() -> AssistServer:
         return types.CompletionList(is_incomplete=True, items=items)
 
     @server.command(DOCTOR_COMMAND)
-    async def doctor_command() -> dict[str, Any]:
+    async def doctor_command(*_arguments: Any) -> dict[str, Any]:
         """`lsp-assist doctor` for the editor: the report as a message, and as the result."""
         report = await diagnose(session.settings)
         server.show_user_message("info" if report.ok else "warning", format_report(report))
         return report.to_json()
 
     @server.command(PULL_COMMAND)
-    async def pull_command(model: str | None = None) -> list[dict[str, Any]]:
-        """Pulls `model`, or every configured model that is missing, reporting `$/progress`."""
+    async def pull_command(*arguments: Any) -> list[dict[str, Any]]:
+        """Pulls [model], or every configured model that is missing, reporting `$/progress`."""
+        model = arguments[0] if arguments and isinstance(arguments[0], str) else None
         models = [model] if model else (await diagnose(session.settings)).missing_models
         token = f"lsp-assist-pull-{uuid.uuid4()}"
         progress = server.work_done_progress

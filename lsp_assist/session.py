@@ -21,6 +21,8 @@ from lsp_assist.offline.engine import OfflineEngine
 from lsp_assist.offline.learning import WorkspaceLearning
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.prompts.templates import ContextFile
+from lsp_assist.review.service import ReviewProgress, ReviewService
+from lsp_assist.review.store import default_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ class Session:
         *,
         show_message: Callable[[str, str], None],
         send_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        on_findings: Callable[[str], None] = lambda uri: None,
+        review_progress: Callable[[], ReviewProgress] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.settings = Settings()
         self._initialization_options: Any = None
@@ -59,6 +64,17 @@ class Session:
             on_status=send_status,
             offline=self.learning.engine,
             health=self.health,
+        )
+        self.review = ReviewService(
+            backend=self.backend,
+            settings=lambda: self.settings.review,
+            document=self.documents.get,
+            activity=self.engine.activity,
+            notifier=self.notifier,
+            on_findings=on_findings,
+            on_status=send_status,
+            state_dir=state_dir or default_state_dir(),
+            **({"progress": review_progress} if review_progress else {}),
         )
 
     async def _probe_backend(self) -> bool:
@@ -123,6 +139,7 @@ class Session:
             uri, text, language_id=language_id, version=version, encoding=self.encoding
         )
         self.learning.document_opened(uri, text, language_id)
+        self.review.document_opened(uri)
 
     def change_document(
         self,
@@ -134,9 +151,18 @@ class Session:
         if document is None:
             log.warning("change for a document that is not open: %s", uri)
             return
+        document.version = version
         for new_text, start, end in changes:
-            document.apply_change(new_text, start, end, version=version)
+            if start is None or end is None:
+                document.apply_change(new_text)
+                self.review.document_replaced(uri)
+                continue
+            begin = document.offset_at(*start)
+            finish = max(begin, document.offset_at(*end))
+            document.replace(begin, finish, new_text)
+            self.review.document_edited(uri, begin, finish, len(new_text))
         self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
+        self.review.schedule_idle_review(uri)
 
     def _text_of(self, uri: str) -> str | None:
         document = self.documents.get(uri)
@@ -145,6 +171,7 @@ class Session:
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)
         self.engine.document_closed(uri)
+        self.review.document_closed(uri)
         self.learning.document_closed(uri)
 
     def context_files(self, document: Document) -> list[ContextFile]:
@@ -163,6 +190,7 @@ class Session:
         return files
 
     async def shutdown(self) -> None:
+        await self.review.shutdown()
         await self.engine.shutdown()
         await self.health.close()
         await self.learning.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +43,16 @@ def fake_ollama() -> Iterator[FakeOllama]:
         for model in EXTRA_MODELS:
             fake.add_model(model)
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every server a test starts keeps its review cache and dismissals in a fresh state
+    directory, never the user's (a test that restarts a server on purpose passes its own)."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous

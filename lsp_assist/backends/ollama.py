@@ -212,3 +212,57 @@ class OllamaBackend:
             await chunks.aclose()  # type: ignore[attr-defined]
         if not stats.done:
             raise StreamTruncated("stream ended without a final chunk")
+
+    async def chat(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, str]],
+        options: Mapping[str, Any],
+        format: Mapping[str, Any] | None = None,
+    ) -> ChatAnswer:
+        """One chat turn, streamed and joined: streaming lets a cancelled caller close the
+        response at once (Ollama then stops), and the final chunk says why it ended."""
+        started = time.perf_counter()
+        try:
+            chunks = await self._client.chat(
+                model=model,
+                messages=messages,
+                stream=True,
+                format=dict(format) if format is not None else None,
+                options=dict(options),
+                keep_alive=self.keep_alive,
+            )
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model=model) from exc
+        pieces: list[str] = []
+        answer = ChatAnswer()
+        try:
+            async for chunk in chunks:
+                pieces.append(chunk.message.content or "")
+                if chunk.done:
+                    answer.done = True
+                    answer.done_reason = chunk.done_reason or ""
+                    answer.eval_count = chunk.eval_count or 0
+                    answer.backend_ms = (chunk.total_duration or 0) / 1e6
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model=model) from exc
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        if not answer.done:
+            raise StreamTruncated("chat answer ended without a final chunk")
+        answer.content = "".join(pieces)
+        answer.wall_ms = (time.perf_counter() - started) * 1000
+        return answer
+
+
+@dataclass
+class ChatAnswer:
+    content: str = ""
+    done: bool = False
+    done_reason: str = ""
+    """"stop", or "length" when `num_predict` cut it short."""
+    eval_count: int = 0
+    backend_ms: float = 0.0
+    """Ollama's own `total_duration`."""
+    wall_ms: float = 0.0

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lsp_assist.backends.ollama import OllamaBackend
+from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.completion.generation import Generation
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.completion.request import ModelPlan, build_completion_request, resolve_model_plan
@@ -68,6 +69,7 @@ class CompletionEngine:
         self._cache: SuggestionCache[Generation] = SuggestionCache()
         self._plans: dict[tuple[str, str], ModelPlan] = {}
         self._offline_last: dict[str, tuple[CursorKey, str]] = {}
+        self.activity = CompletionActivity()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -267,6 +269,7 @@ class CompletionEngine:
         generation_plan = request.generation_plan(document)
         open_stream = request.stream_factory(backend, settings.model)
         generation = Generation(generation_plan, open_stream)
+        self.activity.generation_started(generation.task)
         self._live[document.uri] = generation
         self._cache.put(document.uri, generation_plan.key, generation)
         # Only a generation that takes a while is worth a "generating" in the status bar

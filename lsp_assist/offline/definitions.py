@@ -214,6 +214,9 @@ def _name_node(node: tree_sitter.Node) -> tree_sitter.Node | None:
     return declarator
 
 
+definition_name_node = _name_node  # for review units, which name functions the same way
+
+
 def _declares_function(node: tree_sitter.Node) -> bool:
     declarator = node.child_by_field_name("declarator")
     while declarator is not None:

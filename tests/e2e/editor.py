@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -24,6 +24,7 @@ SERVER_COMMAND = [sys.executable, "-m", "lsp_assist", "serve", "-vv"]
 CLIENTS = {
     "vscode": "visual-studio-code",
     "neovim": "neovim@v0.11.0",
+    "vscode-pull": "visual-studio-code",  # plus pull diagnostics, as vscode-languageclient 9
 }
 
 
@@ -114,6 +115,86 @@ class Editor:
             offset -= 1
         return offset
 
+    def save(self, uri: str) -> None:
+        self.client.text_document_did_save(
+            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+
+    def offset_of(self, uri: str, needle: str) -> int:
+        offset = self.buffers[uri].text.find(needle)
+        assert offset >= 0, f"{needle!r} not in {uri}"
+        return offset
+
+    def offset_at(self, uri: str, position: types.Position) -> int:
+        """A client position (in the negotiated encoding) as an offset in the buffer."""
+        lines = self.buffers[uri].text.split("\n")
+        line_start = sum(len(line) + 1 for line in lines[: position.line])
+        line = lines[position.line] if position.line < len(lines) else ""
+        units_seen, column = 0, 0
+        while column < len(line) and units_seen < position.character:
+            units_seen += units(line[column], self.encoding)
+            column += 1
+        return line_start + column
+
+    def quoted(self, uri: str, diagnostic: types.Diagnostic) -> str:
+        """The buffer's text under a diagnostic's range."""
+        start = self.offset_at(uri, diagnostic.range.start)
+        return self.buffers[uri].text[start : self.offset_at(uri, diagnostic.range.end)]
+
+    # -- diagnostics and actions -----------------------------------------------------------
+
+    def diagnostics(self, uri: str) -> list[types.Diagnostic]:
+        return list(self.client.diagnostics.get(uri, []))
+
+    async def wait_for_diagnostics(
+        self,
+        uri: str,
+        predicate: Any = lambda diagnostics: bool(diagnostics),
+        timeout: float = 15,
+    ) -> list[types.Diagnostic]:
+        """Waits for published diagnostics of `uri` that satisfy `predicate`."""
+
+        async def wait() -> list[types.Diagnostic]:
+            while not predicate(self.diagnostics(uri)):
+                await self.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+            return self.diagnostics(uri)
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def execute(self, command: str, *arguments: Any, timeout: float = 30) -> Any:
+        return await asyncio.wait_for(
+            self.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command=command, arguments=list(arguments))
+            ),
+            timeout,
+        )
+
+    async def code_actions(
+        self, uri: str, diagnostic: types.Diagnostic
+    ) -> list[types.CodeAction | types.Command]:
+        result = await asyncio.wait_for(
+            self.client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=diagnostic.range,
+                    context=types.CodeActionContext(diagnostics=[diagnostic]),
+                )
+            ),
+            10,
+        )
+        return list(result or [])
+
+    def apply(self, uri: str, edit: types.WorkspaceEdit) -> None:
+        """Applies a code action's edit the way an editor does (one change per text edit)."""
+        for change in edit.document_changes or []:
+            assert isinstance(change, types.TextDocumentEdit)
+            assert change.text_document.version == self.buffers[uri].version
+            for text_edit in change.edits:
+                assert isinstance(text_edit, types.TextEdit)
+                start = self.offset_at(uri, text_edit.range.start)
+                end = self.offset_at(uri, text_edit.range.end)
+                self.replace(uri, start, end, text_edit.new_text)
+
     # -- requests --------------------------------------------------------------------------
 
     def inline_request(
@@ -182,6 +263,21 @@ class Editor:
         )
 
 
+def _fix_code_action_structuring(client: LanguageClient) -> None:
+    """lsprotocol 2025.0.0 reads any code action that has a `command` as a Command, even a
+    CodeAction whose `command` is an object. Editors tell them apart as LSP says: a Command's
+    `command` is a string."""
+    converter = client.protocol._converter
+
+    def structure(value: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(value.get("command"), str):
+            return converter.structure(value, types.Command)
+        return converter.structure(value, types.CodeAction)
+
+    union = Union[types.Command, types.CodeAction]  # noqa: UP007 - lsprotocol's own key
+    converter.register_structure_hook(union, structure)
+
+
 @contextlib.asynccontextmanager
 async def editor_session(
     host: str,
@@ -202,7 +298,16 @@ async def editor_session(
     def on_status(params: Any) -> None:
         statuses.append(params)
 
+    _fix_code_action_structuring(lsp_client)
     capabilities = client_capabilities(CLIENTS[client])
+    if client == "vscode-pull":
+        assert capabilities.text_document is not None and capabilities.workspace is not None
+        capabilities.text_document.diagnostic = types.DiagnosticClientCapabilities(
+            related_document_support=False
+        )
+        capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
+            refresh_support=True
+        )
     if configuration is not None:
         lsp_client.set_configuration(configuration, section="lspAssist")
     else:

@@ -1,0 +1,116 @@
+"""What review remembers across restarts: answers by content hash, and dismissals.
+
+Both live as small JSON files in the state directory (`$XDG_STATE_HOME/lsp-assist`, or
+`~/.local/state/lsp-assist`), written atomically. The answer cache is keyed by everything that
+decides the answer — unit, context, model, prompt and schema versions, options — so saving
+unchanged code never costs a model call, even after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from lsp_assist.review.prompt import PROMPT_VERSION
+from lsp_assist.review.schema import SCHEMA_VERSION, RawFinding, finding_from_json
+
+log = logging.getLogger(__name__)
+
+MAX_CACHED_ANSWERS = 5000
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lsp-assist"
+
+
+def review_key(
+    *, unit_fingerprint: str, context: str, header: str, model: str, options: dict[str, Any]
+) -> str:
+    parts = [
+        unit_fingerprint,
+        hashlib.sha256(f"{header}\x00{context}".encode()).hexdigest(),
+        model,
+        f"prompt-v{PROMPT_VERSION}",
+        f"schema-v{SCHEMA_VERSION}",
+        json.dumps(options, sort_keys=True),
+    ]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("review state %s unreadable (%s); starting afresh", path, exc)
+        return None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(value), encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        log.warning("could not save review state to %s: %s", path, exc)
+
+
+class ReviewCache:
+    """Validated (not yet placed) findings per review key, least recently used first out."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._answers: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        stored = _read_json(path) if path is not None else None
+        if isinstance(stored, dict):
+            for key, findings in stored.items():
+                if isinstance(findings, list):
+                    self._answers[key] = findings
+
+    def get(self, key: str) -> list[RawFinding] | None:
+        stored = self._answers.get(key)
+        if stored is None:
+            return None
+        self._answers.move_to_end(key)
+        return [f for f in map(finding_from_json, stored) if f is not None]
+
+    def put(self, key: str, findings: list[RawFinding]) -> None:
+        self._answers[key] = [f.to_json() for f in findings]
+        self._answers.move_to_end(key)
+        while len(self._answers) > MAX_CACHED_ANSWERS:
+            self._answers.popitem(last=False)
+
+    def save(self) -> None:
+        if self._path is not None:
+            _write_json(self._path, dict(self._answers))
+
+
+def dismissal_key(unit_fingerprint: str, evidence: str, category: str) -> str:
+    text = f"{unit_fingerprint}\x00{' '.join(evidence.split())}\x00{category}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Dismissals:
+    """Findings the user dismissed, keyed by (unit hash, evidence, category): the same remark
+    about the same code never comes back; about changed code it may."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        stored = _read_json(path) if path is not None else None
+        self._keys: set[str] = set(stored) if isinstance(stored, list) else set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        self._keys.add(key)
+        if self._path is not None:
+            _write_json(self._path, sorted(self._keys))
