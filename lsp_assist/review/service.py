@@ -41,6 +41,7 @@ QUIET_BEFORE_REVIEW_S = 0.5
 SEED = 42
 NUM_PREDICT = 768
 MAX_UNITS_PER_RUN = 50
+CACHE_SAVE_DELAY_S = 1.0
 
 
 class ReviewProgress(Protocol):
@@ -128,6 +129,16 @@ class ReviewService:
         self.dismissals = Dismissals(state_dir / "dismissed.json" if state_dir else None)
         self._documents: dict[str, _DocumentState] = {}
         self._host_locks: dict[str, asyncio.Lock] = {}
+        self._cache_save: asyncio.TimerHandle | None = None
+
+    def _save_cache_soon(self) -> None:
+        """Writes the answer cache a moment after the last review ends, off the path of the
+        diagnostics that review is about to deliver."""
+        if self._cache_save is not None:
+            self._cache_save.cancel()
+        self._cache_save = asyncio.get_running_loop().call_later(
+            CACHE_SAVE_DELAY_S, self.cache.save
+        )
 
     # -- what the editor sees ------------------------------------------------------------------
 
@@ -232,7 +243,7 @@ class ReviewService:
                 self.cache.put(key, answer)
             if self._place(uri, state, unit, answer, settings, stats):
                 self._on_findings(uri)
-        self.cache.save()
+        self._save_cache_soon()
         total = len(state.findings.all())
         if progress is not None:
             progress.end(f"{name}: {total} finding{'s' if total != 1 else ''}")
@@ -563,6 +574,8 @@ class ReviewService:
             runner.cancel()
         if runners:
             await asyncio.wait(runners, timeout=2)
+        if self._cache_save is not None:
+            self._cache_save.cancel()
         self.cache.save()
 
 
