@@ -3,8 +3,9 @@
 It starts the server as a subprocess, frames JSON-RPC messages by hand (plain `json`, as fast
 as an editor's client), keeps each open document's text so that keystrokes become incremental
 `didChange`s, and collects what the server pushes: `lspAssist/status`, `window/showMessage`
-and `textDocument/publishDiagnostics`. When the server dies, every pending request fails with
-`ServerGone`, carrying the last line the server wrote on stderr.
+and `textDocument/publishDiagnostics` (the latest per document, with how many arrived and when
+the last did, so a caller can wait for the next). When the server dies, every pending request
+fails with `ServerGone`, carrying the last line the server wrote on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,8 @@ class LspClient:
     def __init__(self, on_message: Callable[[str], None] = lambda message: None) -> None:
         self.statuses: list[dict[str, Any]] = []
         self.diagnostics: dict[str, list[Any]] = {}
+        self.diagnostics_count: dict[str, int] = {}  # publishDiagnostics received per document
+        self.diagnostics_at: dict[str, float] = {}  # time.perf_counter() of the latest one
         self.documents: dict[str, OpenDocument] = {}
         self._on_message = on_message
         self._next_id = 0
@@ -50,11 +54,15 @@ class LspClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._stderr: list[str] = []
         self._status_arrived = asyncio.Event()
+        self._diagnostics_arrived = asyncio.Event()
         self._gone: ServerGone | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, command: list[str] | None = None) -> None:
+    async def start(
+        self, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """`env`: the server's whole environment (default: this process's)."""
         command = command or [sys.executable, "-m", "lsp_assist", "serve"]
         try:
             self._process = await asyncio.create_subprocess_exec(
@@ -62,6 +70,7 @@ class LspClient:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                env=env,
             )
         except OSError as exc:
             raise ServerGone(f"could not start the language server: {exc}") from None
@@ -161,7 +170,11 @@ class LspClient:
             self._on_message(str(message["params"].get("message", "")))
         elif method == "textDocument/publishDiagnostics":
             params = message["params"]
-            self.diagnostics[params["uri"]] = list(params.get("diagnostics") or [])
+            uri = params["uri"]
+            self.diagnostics[uri] = list(params.get("diagnostics") or [])
+            self.diagnostics_count[uri] = self.diagnostics_count.get(uri, 0) + 1
+            self.diagnostics_at[uri] = time.perf_counter()
+            self._diagnostics_arrived.set()
         elif "id" in message:  # a request from the server: nothing configured here
             self._send({"id": message["id"], "result": None})
 
@@ -174,18 +187,71 @@ class LspClient:
 
     def insert(self, uri: str, offset: int, chars: str) -> int:
         """Types `chars` at `offset`; returns the offset after them."""
+        return self.replace(uri, offset, offset, chars)
+
+    def replace(self, uri: str, start: int, end: int, chars: str) -> int:
+        """Replaces the text between two `str` offsets by `chars`; returns the offset after
+        them."""
         document = self.documents[uri]
-        at = utf16_position(document.text, offset)
-        document.text = document.text[:offset] + chars + document.text[offset:]
+        begin = utf16_position(document.text, start)
+        finish = utf16_position(document.text, end)
+        document.text = document.text[:start] + chars + document.text[end:]
         document.version += 1
         self.notify(
             "textDocument/didChange",
             {
                 "textDocument": {"uri": uri, "version": document.version},
-                "contentChanges": [{"range": {"start": at, "end": at}, "text": chars}],
+                "contentChanges": [{"range": {"start": begin, "end": finish}, "text": chars}],
             },
         )
-        return offset + len(chars)
+        return start + len(chars)
+
+    def save(self, uri: str) -> None:
+        text = self.documents[uri].text
+        self.notify("textDocument/didSave", {"textDocument": {"uri": uri}, "text": text})
+
+    def close(self, uri: str) -> None:
+        self.documents.pop(uri, None)
+        self.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+    async def execute_command(self, command: str, arguments: list[Any], timeout: float) -> Any:
+        params = {"command": command, "arguments": arguments}
+        return await self.request("workspace/executeCommand", params, timeout)
+
+    async def next_diagnostics(self, uri: str, after: int, timeout: float) -> list[Any] | None:
+        """The diagnostics of `uri` once more than `after` publishDiagnostics have arrived for
+        it (see `diagnostics_count`), or None after `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.diagnostics_count.get(uri, 0) <= after:
+            if not await self._wait(self._diagnostics_arrived, deadline):
+                return None
+        return self.diagnostics[uri]
+
+    async def status_matching(
+        self, seen: int, wanted: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any] | None:
+        """The first of statuses[seen:] that is `wanted`, waiting up to `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for status in self.statuses[seen:]:
+                if wanted(status):
+                    return status
+            seen = len(self.statuses)
+            if not await self._wait(self._status_arrived, deadline):
+                return None
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, deadline: float) -> bool:
+        """Waits for the next `set()` of `event` until `deadline` (loop time); False if none."""
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return False
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), remaining)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def inline_completion(self, uri: str, offset: int, timeout: float) -> str | None:
         """The first inline completion item's text at `offset`, or None."""
