@@ -75,7 +75,9 @@ class Editor:
     # -- buffers ---------------------------------------------------------------------------
 
     def open(self, name: str, text: str, language_id: str = "python") -> str:
-        uri = f"file:///workspace/{name}"
+        return self.open_uri(f"file:///workspace/{name}", text, language_id)
+
+    def open_uri(self, uri: str, text: str, language_id: str = "python") -> str:
         self.buffers[uri] = Buffer(uri, text)
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -481,3 +482,35 @@ async def test_a_missing_review_model_is_told_once_with_the_fix(fake_ollama: Fak
         await editor.round_trip()
     assert len(editor.messages) == 1
     assert "ollama pull qwen2.5-coder:32b" in messages[0]
+
+
+async def test_idle_review_without_saving(fake_ollama: FakeOllama) -> None:
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url, settings={"review": {"idleMs": 50}}) as editor:
+        uri = editor.open("bank.py", BANK)
+        offset = editor.offset_of(uri, "raise ValueError")
+        editor.type(uri, offset, "x = 1; ")  # then the user pauses
+        (diagnostic,) = await editor.wait_for_diagnostics(uri)
+    assert editor.quoted(uri, diagnostic) == "if amount < balance:"
+
+
+async def test_review_changes_reviews_what_differs_from_git_head(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    source = tmp_path / "bank.py"
+    source.write_text(BANK)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "bank.py"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "bank"], cwd=tmp_path, check=True)
+    changed = BANK.replace("+ amount\n", "+ abs(amount)\n")
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url, root_uri=tmp_path.as_uri()) as editor:
+        uri = editor.open_uri(source.as_uri(), changed)
+        result = await editor.execute("lspAssist.reviewChanges", uri)
+    assert result["units"] == 1
+    assert [len(review_calls(fake_ollama, n)) for n in ("__init__", "deposit", "withdraw")] == [
+        0,
+        1,
+        0,
+    ]
