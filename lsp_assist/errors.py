@@ -116,6 +116,8 @@ class FaultNotifier:
         self._shown: set[str] = set()
 
     def report(self, error: BackendError, scope: str = "") -> None:
+        if isinstance(error, BackendUnavailable):
+            scope = ""  # the host is down for completions and reviews alike: say it once
         key = f"{error.kind}:{scope}"
         if key in self._shown:
             return

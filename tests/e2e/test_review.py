@@ -14,7 +14,7 @@ import pytest
 from lsprotocol import types
 
 from tests.e2e.editor import Editor, editor_session
-from tests.fakes.fake_ollama import FakeOllama, Reply
+from tests.fakes.fake_ollama import FakeOllama, Reply, unused_url
 
 pytestmark = pytest.mark.asyncio
 
@@ -514,3 +514,17 @@ async def test_review_changes_reviews_what_differs_from_git_head(
         1,
         0,
     ]
+
+
+async def test_ollama_down_is_told_once_for_reviews_and_completions() -> None:
+    async with editor_session(
+        unused_url(), settings={"completion": {"backend": "ollama"}}
+    ) as editor:
+        uri = editor.open("bank.py", BANK)
+        editor.save(uri)
+        (message,) = await editor.wait_for_message()
+        await editor.inline(uri, editor.end_of(uri))
+        await editor.execute("lspAssist.reviewFile", uri)
+        await editor.round_trip()
+    assert "not reachable" in message
+    assert editor.messages == [message]
