@@ -232,10 +232,15 @@ def _split_qualified(text: str) -> tuple[str, str]:
     return parts[-1], ".".join(parts[:-1])
 
 
+def go_receiver_type(receiver: str) -> str:
+    """`(p *Point)` → Point; `(s *Stack[T])` → Stack (not its type parameter)."""
+    words = re.findall(r"\w+", re.sub(r"\[.*?\]", "", receiver))
+    return words[-1] if words else ""
+
+
 def _container_name(node: tree_sitter.Node, source: bytes) -> str:
     if node.type == "method_declaration" and (receiver := node.child_by_field_name("receiver")):
-        words = re.findall(r"\w+", _text(source, receiver))  # Go: `(p *Point)` → Point
-        return words[-1] if words else ""
+        return go_receiver_type(_text(source, receiver))
     parent = node.parent
     while parent is not None:
         if parent.type in DEFINITION_TYPES_FUNCTIONS:

@@ -106,13 +106,13 @@ def parse_review(content: str, max_findings: int) -> list[RawFinding]:
     if not isinstance(answer, dict) or not isinstance(answer.get("findings"), list):
         raise InvalidReview('no "findings" list')
     findings = []
-    for item in answer["findings"][:max_findings]:
+    for item in answer["findings"]:
         finding = finding_from_json(item)
         if finding is None:
             log.info("review: malformed finding dropped: %.200r", item)
         else:
             findings.append(finding)
-    return findings
+    return findings[:max_findings]
 
 
 def finding_from_json(item: Any) -> RawFinding | None:

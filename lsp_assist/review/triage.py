@@ -32,13 +32,16 @@ _NOISE = [
         (r"\b(missing|add( an?)?|the) import\b|\bnot imported\b", "import"),
         (r"\bdefined elsewhere\b|\bdefined (in )?another\b|\bmay not be defined\b", "elsewhere"),
         (
-            r"\brenam(e|ing)\b|\bnaming\b|\bdescriptive name\b|\bsnake_case\b|\bcamel ?case\b",
+            r"\brenam(e|ing) (the |this )?(variable|function|parameter|argument|method|class)\b"
+            r"|\brenam(e|ing) `?\w+`? to\b|\bnaming\b|\bdescriptive name\b"
+            r"|\bsnake_case\b|\bcamel ?case\b",
             "naming",
         ),
         (r"\bmore specific exception\b|\bcatch(ing)? a specific\b", "specific exception"),
         (r"\b(add|more|missing) comments?\b", "comments"),
         (
-            r"\bconsider using (an? )?f-string\b|\bformatting\b|\bPEP ?8\b|\bline too long\b",
+            r"\bconsider using (an? )?f-string\b|\bcode formatting\b|\bPEP ?8\b"
+            r"|\bline too long\b",
             "style",
         ),
     )
@@ -84,8 +87,11 @@ def severity_of(category: str, confidence: str) -> Severity:
 
 def clean_message(message: str) -> str:
     """The message as shown: no line numbers (they go stale), at most MAX_MESSAGE chars."""
-    text = _LINE_MENTION.sub("", message).strip(" :-")
+    text = _LINE_MENTION.sub("", message).strip(" :-,")
     text = " ".join(text.split()) or message.strip()
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and first.isalpha() and first.islower():
+        text = text[0].upper() + text[1:]  # a sentence, not an identifier such as `x`
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 1].rstrip() + "…"
-    return text[0].upper() + text[1:] if text else text
+    return text

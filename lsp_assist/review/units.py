@@ -9,14 +9,13 @@ asks for a new review. Functions nested in functions belong to the outer unit.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import tree_sitter
 
 from lsp_assist.languages import LanguageSpec
-from lsp_assist.offline.definitions import definition_name_node
+from lsp_assist.offline.definitions import definition_name_node, go_receiver_type
 
 # Per language: the node types that are review units.
 UNIT_TYPES: dict[str, frozenset[str]] = {
@@ -137,7 +136,8 @@ def file_context(tree: tree_sitter.Tree, text: str) -> str:
     lines: list[str] = []
     for node in tree.root_node.children:
         if node.type in _IMPORT_TYPES:
-            lines += source[node.start_byte : node.end_byte].decode("utf-8", "replace").split("\n")
+            text = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            lines += text.rstrip("\n").split("\n")
         if len(lines) >= MAX_CONTEXT_LINES:
             break
     return "\n".join(lines[:MAX_CONTEXT_LINES])
@@ -151,12 +151,23 @@ def syntax_fingerprint(node: tree_sitter.Node, source: bytes) -> str:
         current, depth = pending.pop()
         if "comment" in current.type or _is_docstring(current):
             continue
-        if current.child_count == 0:
+        if current.child_count == 0 or _has_text_between_children(current, source):
             leaf = source[current.start_byte : current.end_byte]
             digest.update(f"{depth}:{current.type}:".encode() + leaf + b"\x00")
             continue
         pending.extend((child, depth + 1) for child in reversed(current.children))
     return digest.hexdigest()[:32]
+
+
+def _has_text_between_children(node: tree_sitter.Node, source: bytes) -> bool:
+    """A node with text of its own besides its children (a string's content around an
+    escape sequence): hash it whole, or editing that text would go unnoticed."""
+    position = node.start_byte
+    for child in node.children:
+        if source[position : child.start_byte].strip():
+            return True
+        position = child.end_byte
+    return bool(source[position : node.end_byte].strip())
 
 
 def _walk_units(
@@ -190,8 +201,7 @@ def _qualified_name(
         if named is not None:
             parts.append(_text(source, named))
     if node.type == "method_declaration" and (receiver := node.child_by_field_name("receiver")):
-        words = re.findall(r"\w+", _text(source, receiver))  # Go: `(p *Point)` → Point
-        parts += words[-1:]
+        parts.append(go_receiver_type(_text(source, receiver)))
     name_node = definition_name_node(node)
     parts.append(
         _text(source, name_node) if name_node is not None else f"<line {node.start_point[0] + 1}>"
