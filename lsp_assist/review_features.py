@@ -115,6 +115,10 @@ class DiagnosticsDelivery:
             )
 
     def report(self, uri: str, previous_result_id: str | None) -> types.DocumentDiagnosticReport:
+        if not self.pull:
+            # A client that pulls without refresh support (Neovim 0.11) gets findings
+            # pushed; answering its pulls with them too would show each one twice.
+            return types.RelatedFullDocumentDiagnosticReport(items=[], result_id="push")
         result_id = str(self._result_ids.get(uri, 0))
         if previous_result_id == result_id:
             return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
@@ -123,15 +127,25 @@ class DiagnosticsDelivery:
         )
 
 
-def code_actions(session: Session, uri: str, requested: types.Range) -> list[types.CodeAction]:
+def code_actions(
+    session: Session, uri: str, requested: types.Range, context: types.CodeActionContext
+) -> list[types.CodeAction]:
+    """Actions for the findings on the requested lines (editors ask with the cursor anywhere
+    on the line) or named in the request's diagnostics."""
     document = session.documents.get(uri)
     if document is None:
         return []
-    first = document.offset_at(requested.start.line, requested.start.character)
-    last = document.offset_at(requested.end.line, requested.end.character)
+    asked_for = {
+        d.data.get("id")
+        for d in context.diagnostics
+        if d.source == SOURCE and isinstance(d.data, dict)
+    }
     actions: list[types.CodeAction] = []
     for finding in session.review.findings(uri):
-        if finding.end < first or finding.start > last:
+        first_line = document.position_at(finding.start)[0]
+        last_line = document.position_at(finding.end)[0]
+        on_lines = first_line <= requested.end.line and last_line >= requested.start.line
+        if not on_lines and finding.id not in asked_for:
             continue
         diagnostic = to_diagnostic(document, finding)
         edit = quick_fix(document.text, finding, document.language)

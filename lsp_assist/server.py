@@ -193,7 +193,7 @@ def build_server() -> AssistServer:
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
     )
     def code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
-        return code_actions(session, params.text_document.uri, params.range)
+        return code_actions(session, params.text_document.uri, params.range, params.context)
 
     async def review_command(uri: Any, scope: Any) -> dict[str, Any]:
         uris = [u] if (u := command_uri(uri)) else sorted(session.documents)

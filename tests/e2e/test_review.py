@@ -528,3 +528,37 @@ async def test_ollama_down_is_told_once_for_reviews_and_completions() -> None:
         await editor.round_trip()
     assert "not reachable" in message
     assert editor.messages == [message]
+
+
+async def test_a_client_that_pulls_without_refresh_gets_findings_pushed_once(
+    fake_ollama: FakeOllama,
+) -> None:
+    # Neovim 0.11 declares pull diagnostics but cannot be told to pull again.
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url, client="neovim") as editor:
+        uri = editor.open("bank.py", BANK)
+        (pushed,) = await saved_with_findings(editor, uri)
+        report = await editor.client.text_document_diagnostic_async(
+            types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+    assert editor.quoted(uri, pushed) == "if amount < balance:"
+    assert isinstance(report, types.RelatedFullDocumentDiagnosticReport)
+    assert list(report.items) == []
+
+
+def _point(line: int, character: int) -> types.Diagnostic:
+    position = types.Position(line=line, character=character)
+    return types.Diagnostic(range=types.Range(start=position, end=position), message="")
+
+
+async def test_code_actions_are_offered_anywhere_on_the_finding_line(
+    fake_ollama: FakeOllama,
+) -> None:
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url) as editor:
+        uri = editor.open("bank.py", BANK)
+        (diagnostic,) = await saved_with_findings(editor, uri)
+        here = await editor.code_actions(uri, _point(diagnostic.range.start.line, 0))
+        there = await editor.code_actions(uri, _point(0, 0))
+    assert any(isinstance(a, types.CodeAction) and a.edit for a in here)
+    assert there == []
