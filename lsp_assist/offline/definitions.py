@@ -66,7 +66,7 @@ DEFINITION_TYPES: dict[str, dict[str, str]] = {
 }
 
 # Ancestors that make a function a method (and give it its container's name).
-_CONTAINER_TYPES = frozenset(
+CONTAINER_TYPES = frozenset(
     {
         "class_definition",
         "class_declaration",
@@ -80,7 +80,7 @@ _CONTAINER_TYPES = frozenset(
         "record_declaration",
     }
 )
-_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
+FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
 _NAME_TYPES = frozenset(
     {"identifier", "field_identifier", "type_identifier", "destructor_name", "operator_name"}
 )
@@ -175,7 +175,7 @@ def _definition_of(
 ) -> Definition | None:
     if node.type == "variable_declarator":
         value = node.child_by_field_name("value")
-        if value is None or value.type not in _FUNCTION_VALUES:
+        if value is None or value.type not in FUNCTION_VALUES:
             return None
     if (
         node.type in ("struct_specifier", "class_specifier")
@@ -245,7 +245,7 @@ def _container_name(node: tree_sitter.Node, source: bytes) -> str:
     while parent is not None:
         if parent.type in DEFINITION_TYPES_FUNCTIONS:
             return ""  # a function nested in a function is not a method
-        if parent.type in _CONTAINER_TYPES:
+        if parent.type in CONTAINER_TYPES:
             named = parent.child_by_field_name("name") or parent.child_by_field_name("type")
             return _text(source, named) if named is not None else "?"
         parent = parent.parent

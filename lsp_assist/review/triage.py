@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from lsp_assist.review.schema import MAX_MESSAGE, RawFinding
+from lsp_assist.review.schema import CATEGORIES, MAX_MESSAGE, RawFinding
 
 
 class Severity(IntEnum):
@@ -48,17 +48,8 @@ _NOISE = [
 ]
 _LINE_MENTION = re.compile(r"\s*\(?\b(on |at )?lines? \d+(\s*[-–]\s*\d+)?\)?:?", re.IGNORECASE)
 
-_LOUD_CATEGORIES = frozenset(
-    {
-        "logic",
-        "exception",
-        "none_handling",
-        "resource",
-        "concurrency",
-        "security",
-        "api_misuse",
-    }
-)
+# What a wrong result or a crash looks like; performance is a cost, not a failure.
+_LOUD_CATEGORIES = frozenset(CATEGORIES) - {"performance"}
 
 
 def noise_reason(finding: RawFinding, min_confidence: str = "medium") -> str | None:

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import tree_sitter
 
 from lsp_assist.languages import LanguageSpec
-from lsp_assist.offline.definitions import definition_name_node, go_receiver_type
+from lsp_assist.offline.definitions import (
+    CONTAINER_TYPES,
+    FUNCTION_VALUES,
+    definition_name_node,
+    go_receiver_type,
+)
 
 # Per language: the node types that are review units.
 UNIT_TYPES: dict[str, frozenset[str]] = {
@@ -37,22 +42,7 @@ UNIT_TYPES: dict[str, frozenset[str]] = {
 }
 UNIT_TYPES["typescript"] = UNIT_TYPES["tsx"] = UNIT_TYPES["javascript"]
 
-_CONTAINERS = frozenset(
-    {
-        "class_definition",
-        "class_declaration",
-        "abstract_class_declaration",
-        "interface_declaration",
-        "impl_item",
-        "trait_item",
-        "class_specifier",
-        "struct_specifier",
-        "enum_declaration",
-        "record_declaration",
-        "namespace_definition",
-    }
-)
-_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
+_CONTAINERS = CONTAINER_TYPES | {"namespace_definition"}
 _IMPORT_TYPES = frozenset(
     {
         "import_statement",
@@ -188,7 +178,7 @@ def _walk_units(
 def _is_unit(node: tree_sitter.Node) -> bool:
     if node.type == "variable_declarator":
         value = node.child_by_field_name("value")
-        return value is not None and value.type in _FUNCTION_VALUES
+        return value is not None and value.type in FUNCTION_VALUES
     return node.child_by_field_name("body") is not None or node.type == "function_declaration"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from lsp_assist.config import parse_settings
+from tests.e2e.review_answers import BUGGY, SUBTRACTS_FINDING
 from tests.fakes.fake_ollama import FakeOllama, Reply
 
 try:
@@ -314,27 +315,13 @@ def test_emacs_eglot_completion_brings_the_models_suggestion(
     assert request.body["prompt"].endswith("<|fim_middle|>    return ")
 
 
-BUGGY = "def add(a, b):\n    return a - b\n"
-FINDING = {
-    "line": 2,
-    "evidence": "    return a - b",
-    "trigger": "add(1, 2) gives -1",
-    "is_problem": True,
-    "category": "logic",
-    "confidence": "high",
-    "message": "subtracts instead of adding",
-    "fix_old": "a - b",
-    "fix_new": "a + b",
-}
-
-
 @pytest.mark.timeout(900)
 def test_emacs_saving_a_buggy_file_brings_a_flymake_diagnostic(
     emacs: str, fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
     def responder(body: dict[str, Any]) -> Reply:
         if body.get("format"):  # a review call to /api/chat
-            return Reply(text=json.dumps({"findings": [FINDING]}))
+            return Reply(text=json.dumps({"findings": [SUBTRACTS_FINDING]}))
         return Reply(text="")
 
     fake_ollama.set_responder(responder)

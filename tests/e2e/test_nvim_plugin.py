@@ -26,6 +26,7 @@ from typing import Any
 import pynvim
 import pytest
 
+from tests.e2e.review_answers import SUBTRACTS_FINDING
 from tests.e2e.test_neovim import find_nvim
 from tests.fakes.fake_ollama import FakeOllama, Reply
 
@@ -66,20 +67,6 @@ def completions(answers: dict[str, str]) -> Callable[[dict[str, Any]], Reply]:
         return Reply(text=answers.get(fim_middle(body), ""))
 
     return respond
-
-
-# What the review model answers for `return a - b` in `add`, as the contract's example.
-SUBTRACTS_FINDING = {
-    "line": 2,
-    "evidence": "return a - b",
-    "trigger": "add(1, 2) gives -1",
-    "is_problem": True,
-    "category": "logic",
-    "confidence": "high",
-    "message": "subtracts instead of adding",
-    "fix_old": "a - b",
-    "fix_new": "a + b",
-}
 
 
 def reviews(findings: list[dict[str, Any]]) -> Callable[[dict[str, Any]], Reply]:

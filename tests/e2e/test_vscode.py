@@ -30,6 +30,7 @@ import pytest
 
 from lsp_assist.config import Settings
 from tests.e2e.editor import SERVER_COMMAND
+from tests.e2e.review_answers import SUBTRACTS_FINDING
 from tests.fakes.fake_ollama import FakeOllama, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,24 +44,14 @@ needs_code_server = pytest.mark.skipif(
     reason="LSP_ASSIST_SKIP_VSCODE_E2E=1",
 )
 
-FINDING = {
-    "line": 2,
-    "evidence": "    return a - b",
-    "trigger": "add(1, 2) gives -1",
-    "is_problem": True,
-    "category": "logic",
-    "confidence": "high",
-    "message": "subtracts instead of adding",
-    "fix_old": "a - b",
-    "fix_new": "a + b",
-}
-
 
 def answer_like_a_model(body: dict[str, Any]) -> Reply:
     """Completions after `return ` are "a + b"; a review finds the subtraction, if any."""
     if body.get("format"):
         reviewed = json.dumps(body.get("messages", []))
-        return Reply(text=json.dumps({"findings": [FINDING] if "a - b" in reviewed else []}))
+        return Reply(
+            text=json.dumps({"findings": [SUBTRACTS_FINDING] if "a - b" in reviewed else []})
+        )
     return Reply(text="a + b" if body.get("prompt", "").endswith("return ") else "")
 
 
