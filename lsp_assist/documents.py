@@ -100,9 +100,10 @@ class Document:
         end: Point | None = None,
         *,
         version: int | None = None,
-    ) -> None:
+    ) -> tuple[int, int] | None:
         """Applies one LSP content change: a range (client positions) replaced by `new_text`,
-        or the whole text when `start` is None."""
+        or the whole text when `start` is None. Returns the replaced span of the old text
+        (str offsets), or None for a whole new text."""
         if version is not None:
             self.version = version
         if start is None or end is None:
@@ -110,10 +111,11 @@ class Document:
             self._lines = LineIndex(new_text)
             self._tree = None  # a whole new text: nothing of the old tree is worth reusing
             self._tree_stale = True
-            return
+            return None
         begin = self.offset_at(*start)
         finish = max(begin, self.offset_at(*end))
         self.replace(begin, finish, new_text)
+        return begin, finish
 
     def replace(self, begin: int, finish: int, new_text: str) -> None:
         """Replaces text[begin:finish] (str offsets) with `new_text`."""

@@ -151,16 +151,12 @@ class Session:
         if document is None:
             log.warning("change for a document that is not open: %s", uri)
             return
-        document.version = version
         for new_text, start, end in changes:
-            if start is None or end is None:
-                document.apply_change(new_text)
+            replaced = document.apply_change(new_text, start, end, version=version)
+            if replaced is None:
                 self.review.document_replaced(uri)
-                continue
-            begin = document.offset_at(*start)
-            finish = max(begin, document.offset_at(*end))
-            document.replace(begin, finish, new_text)
-            self.review.document_edited(uri, begin, finish, len(new_text))
+            else:
+                self.review.document_edited(uri, *replaced, len(new_text))
         self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
         self.review.schedule_idle_review(uri)
 
