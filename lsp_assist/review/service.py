@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import unquote, urlparse
 
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.activity import CompletionActivity
@@ -93,6 +94,9 @@ class _DocumentState:
     waiters: list[asyncio.Future[RunStats]] = field(default_factory=list)
     in_flight: _InFlight | None = None
     idle_timer: asyncio.TimerHandle | None = None
+    units: list[ReviewUnit] = field(default_factory=list)
+    units_of: str | None = None
+    """The text `units` were found in."""
 
 
 class _Preempted(Exception):
@@ -190,7 +194,7 @@ class ReviewService:
         settings = self._settings()
         if document is None or document.tree is None or not settings.enabled:
             return stats
-        units = find_units(document.tree, document.text, document.language)
+        units = self._current_units(state, document)
         if state.findings.keep_units({u.name for u in units}):
             self._on_findings(uri)
         todo = await self._units_to_review(document, units, state, scope)
@@ -288,6 +292,15 @@ class ReviewService:
             u.name: u.fingerprint for u in find_units(committed.tree, base, committed.language)
         }
         return [u for u in units if before.get(u.name) != u.fingerprint]
+
+    def _current_units(self, state: _DocumentState, document: Document) -> list[ReviewUnit]:
+        """The document's units now. Finding them walks and hashes the whole file, and a run
+        asks again after every answer, so they are kept until the text changes."""
+        if state.units_of is not document.text:
+            tree = document.tree
+            state.units = find_units(tree, document.text, document.language) if tree else []
+            state.units_of = document.text
+        return state.units
 
     def _key(self, unit: ReviewUnit, context: str, settings: ReviewSettings) -> str:
         return review_key(
@@ -414,12 +427,7 @@ class ReviewService:
         if document is None or document.tree is None:
             return False
         current = next(
-            (
-                u
-                for u in find_units(document.tree, document.text, document.language)
-                if u.name == reviewed.name
-            ),
-            None,
+            (u for u in self._current_units(state, document) if u.name == reviewed.name), None
         )
         if current is None or current.fingerprint != reviewed.fingerprint:
             stats.stale += 1
@@ -491,7 +499,7 @@ class ReviewService:
         document = self._document(uri)
         if state is None or document is None or document.tree is None:
             return
-        units = {u.name: u for u in find_units(document.tree, document.text, document.language)}
+        units = {u.name: u for u in self._current_units(state, document)}
         changed = False
         for finding in state.findings.all():
             unit = units.get(finding.unit_name)
@@ -534,8 +542,7 @@ class ReviewService:
         finding = state.findings.get(finding_id) if state else None
         if state is None or finding is None or document is None or document.tree is None:
             return False
-        units = find_units(document.tree, document.text, document.language)
-        unit = unit_at(units, finding.start)
+        unit = unit_at(self._current_units(state, document), finding.start)
         fingerprint = unit.fingerprint if unit is not None else ""
         self.dismissals.add(dismissal_key(fingerprint, finding.evidence, finding.raw.category))
         state.findings.remove(finding_id)
@@ -543,12 +550,12 @@ class ReviewService:
         return True
 
     async def explain(self, uri: str, finding_id: str) -> str | None:
-        finding = self.finding(uri, finding_id)
+        state = self._documents.get(uri)
+        finding = state.findings.get(finding_id) if state else None
         document = self._document(uri)
-        if finding is None or document is None or document.tree is None:
+        if state is None or finding is None or document is None or document.tree is None:
             return None
-        units = find_units(document.tree, document.text, document.language)
-        unit = unit_at(units, finding.start)
+        unit = unit_at(self._current_units(state, document), finding.start)
         settings = self._settings()
         messages = build_explain_messages(
             unit.text if unit else finding.evidence,
@@ -582,6 +589,4 @@ class ReviewService:
 def _path_of(uri: str) -> Path | None:
     if not uri.startswith("file:"):
         return None
-    from urllib.parse import unquote, urlparse
-
     return Path(unquote(urlparse(uri).path))
