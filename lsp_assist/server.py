@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,11 @@ from lsp_assist.documents import Document
 from lsp_assist.offline.definitions import Definition
 from lsp_assist.offline.engine import ENGINE_LABEL
 from lsp_assist.positions import PositionEncoding
+from lsp_assist.progress import WorkDoneProgress
 from lsp_assist.review_features import (
     DISMISS_COMMAND,
     EXPLAIN_COMMAND,
     DiagnosticsDelivery,
-    WorkDoneProgress,
     code_actions,
     command_uri,
 )
@@ -84,7 +83,7 @@ class AssistServer(LanguageServer):
             show_message=self.show_user_message,
             send_status=self.send_status,
             on_findings=lambda uri: self.diagnostics.findings_changed(uri),
-            review_progress=lambda: WorkDoneProgress(self),
+            review_progress=lambda: WorkDoneProgress(self, "review"),
         )
         self.diagnostics = DiagnosticsDelivery(self, self.session)
 
@@ -296,21 +295,15 @@ def build_server() -> AssistServer:
         """Pulls [model], or every configured model that is missing, reporting `$/progress`."""
         model = arguments[0] if arguments and isinstance(arguments[0], str) else None
         models = [model] if model else (await diagnose(session.settings)).missing_models
-        token = f"lsp-assist-pull-{uuid.uuid4()}"
-        progress = server.work_done_progress
-        await progress.create_async(token)
-        progress.begin(token, types.WorkDoneProgressBegin(title="Pulling models", percentage=0))
+        progress = WorkDoneProgress(server, "pull")
+        await progress.begin("Pulling models")
+        await progress.ready()
 
         def on_progress(step: PullProgress) -> None:
             percentage = None
             if step.total and step.completed is not None:
                 percentage = min(100, step.completed * 100 // step.total)
-            progress.report(
-                token,
-                types.WorkDoneProgressReport(
-                    message=f"{step.model}: {step.status}", percentage=percentage
-                ),
-            )
+            progress.report(f"{step.model}: {step.status}", percentage)
 
         results = await pull_models(session.settings.ollama.resolved_host, models, on_progress)
         failed = [r for r in results if not r.ok]
@@ -319,7 +312,7 @@ def build_server() -> AssistServer:
             if failed
             else f"pulled {', '.join(models) or 'nothing (all models are there)'}"
         )
-        progress.end(token, types.WorkDoneProgressEnd(message=summary))
+        progress.end(summary)
         if failed:
             server.show_user_message("error", f"lsp-assist: {summary}")
         return [dataclasses.asdict(r) for r in results]
