@@ -223,7 +223,6 @@ class OllamaBackend:
     ) -> ChatAnswer:
         """One chat turn, streamed and joined: streaming lets a cancelled caller close the
         response at once (Ollama then stops), and the final chunk says why it ended."""
-        started = time.perf_counter()
         try:
             chunks = await self._client.chat(
                 model=model,
@@ -243,7 +242,6 @@ class OllamaBackend:
                 if chunk.done:
                     answer.done = True
                     answer.done_reason = chunk.done_reason or ""
-                    answer.eval_count = chunk.eval_count or 0
                     answer.backend_ms = (chunk.total_duration or 0) / 1e6
         except Exception as exc:
             raise map_backend_error(exc, host=self.host, model=model) from exc
@@ -252,7 +250,6 @@ class OllamaBackend:
         if not answer.done:
             raise StreamTruncated("chat answer ended without a final chunk")
         answer.content = "".join(pieces)
-        answer.wall_ms = (time.perf_counter() - started) * 1000
         return answer
 
 
@@ -262,7 +259,5 @@ class ChatAnswer:
     done: bool = False
     done_reason: str = ""
     """"stop", or "length" when `num_predict` cut it short."""
-    eval_count: int = 0
     backend_ms: float = 0.0
     """Ollama's own `total_duration`."""
-    wall_ms: float = 0.0
