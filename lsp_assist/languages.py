@@ -107,6 +107,10 @@ _EXTENSIONS = {
 }
 
 
+SOURCE_SUFFIXES = frozenset(_EXTENSIONS)
+"""File name endings of the source files we have a grammar for (the workspace scan reads these)."""
+
+
 def language_for(language_id: str | None, uri: str = "") -> LanguageSpec:
     """The language of a document from its LSP language id, else its file extension."""
     name = _LANGUAGE_IDS.get((language_id or "").lower())

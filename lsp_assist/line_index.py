@@ -77,3 +77,11 @@ class LineIndex:
         self._shift = shift + len(new_text) - (finish - begin)
         if self._shift_at >= len(starts):
             self._shift = 0
+
+    def copy(self) -> LineIndex:
+        """An independent copy (a snapshot keeps the original)."""
+        twin = LineIndex.__new__(LineIndex)
+        twin._starts = self._starts.copy()
+        twin._shift_at = self._shift_at
+        twin._shift = self._shift
+        return twin

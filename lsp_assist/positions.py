@@ -12,6 +12,13 @@ from __future__ import annotations
 import enum
 
 
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8 — the one encoder for tree-sitter and byte columns. A lone surrogate
+    (valid in JSON, so an editor may send one) becomes its 3-byte form instead of an error, so
+    byte offsets stay consistent and one odd buffer never breaks anything."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 class PositionEncoding(str, enum.Enum):
     UTF8 = "utf-8"
     UTF16 = "utf-16"
@@ -50,5 +57,5 @@ def index_to_units(line: str, index: int, encoding: PositionEncoding) -> int:
         return index
     head = line[:index]
     if encoding is PositionEncoding.UTF8:
-        return len(head.encode("utf-8"))
+        return len(utf8(head))
     return len(head) + sum(1 for char in head if ord(char) > 0xFFFF)

@@ -22,6 +22,7 @@ import tree_sitter
 
 from lsp_assist.documents import Document
 from lsp_assist.languages import LanguageSpec
+from lsp_assist.positions import utf8
 
 LINES_BEFORE = 80
 LINES_AFTER = 30
@@ -104,7 +105,7 @@ class SyntaxWindow:
 
     def parse(self, insert: str = "") -> tree_sitter.Tree | None:
         text = self.text[: self.cursor] + insert + self.text[self.cursor :]
-        return _parse(self.language, text.encode("utf-8"))
+        return _parse(self.language, utf8(text))
 
 
 def _indentation(text: str) -> int | None:
@@ -157,7 +158,7 @@ def wants_multiline(document: Document, offset: int) -> bool:
         return False  # mid-line: finish this line only
     tree = window.parse()
     if tree is not None:
-        byte = len(window.text[: window.cursor].encode("utf-8"))
+        byte = len(utf8(window.text[: window.cursor]))
         node = _innermost_node(tree, byte)
         if _in_string_or_comment(node, byte):
             return False

@@ -19,6 +19,7 @@ from functools import cache
 import tree_sitter
 
 from lsp_assist.languages import LanguageSpec
+from lsp_assist.positions import utf8
 
 MAX_SIGNATURE = 200
 
@@ -108,7 +109,7 @@ class DefinitionIndex:
         if grammar is None:
             self._by_file.pop(uri, None)
             return
-        source = text.encode("utf-8")
+        source = utf8(text)
         tree = tree_sitter.Parser(grammar).parse(source)
         self.update_tree(uri, tree, source, language.name)
 

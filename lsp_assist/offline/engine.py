@@ -25,6 +25,7 @@ from lsp_assist.offline.tokens import (
     tokenize_plain,
     tokenize_tree,
 )
+from lsp_assist.positions import utf8
 
 ENGINE_LABEL = "lsp-assist offline engine"
 MIN_SCORE = 0.65
@@ -52,7 +53,7 @@ class OfflineEngine:
         language = language_for(language_id, uri)
         grammar = language.grammar
         if grammar is not None:
-            source = text.encode("utf-8")
+            source = utf8(text)
             tree = tree_sitter.Parser(grammar).parse(source)  # one parse for both uses
             tokens = tokenize_tree(tree, source)
             self.definitions.update_tree(uri, tree, source, language.name)
@@ -147,7 +148,7 @@ def _symbols_of(text: str, language: LanguageSpec) -> list[str]:
     grammar = language.grammar
     if grammar is None:
         return symbols_of(tokenize_plain(text))
-    source = text.encode("utf-8")
+    source = utf8(text)
     return symbols_of(tokenize_tree(tree_sitter.Parser(grammar).parse(source), source))
 
 

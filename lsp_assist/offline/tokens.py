@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import tree_sitter
 
+from lsp_assist.positions import utf8
+
 NEWLINE = "\n"
 STRING_PLACEHOLDER = "<str>"
 LONG_STRING = 40
@@ -67,7 +69,7 @@ def tokenize(text: str, grammar: tree_sitter.Language | None) -> list[Token]:
     """The tokens of `text`, through tree-sitter when there is a grammar, else a regex."""
     if grammar is None:
         return tokenize_plain(text)
-    source = text.encode("utf-8")
+    source = utf8(text)
     tree = tree_sitter.Parser(grammar).parse(source)
     return tokenize_tree(tree, source)
 

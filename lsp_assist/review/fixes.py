@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import tree_sitter
 
 from lsp_assist.languages import LanguageSpec
+from lsp_assist.positions import utf8
 from lsp_assist.review.findings import PlacedFinding
 from lsp_assist.syntax import count_syntax_errors
 
@@ -63,5 +64,5 @@ def _parses_as_well(before: str, after: str, language: LanguageSpec) -> bool:
     if grammar is None:
         return True  # plain text: nothing to check against
     parser = tree_sitter.Parser(grammar)
-    errors_before = count_syntax_errors(parser.parse(before.encode("utf-8")))
-    return count_syntax_errors(parser.parse(after.encode("utf-8"))) <= errors_before
+    errors_before = count_syntax_errors(parser.parse(utf8(before)))
+    return count_syntax_errors(parser.parse(utf8(after))) <= errors_before

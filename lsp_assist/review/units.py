@@ -21,6 +21,7 @@ from lsp_assist.offline.definitions import (
     definition_name_node,
     go_receiver_type,
 )
+from lsp_assist.positions import utf8
 
 # Per language: the node types that are review units.
 UNIT_TYPES: dict[str, frozenset[str]] = {
@@ -81,7 +82,7 @@ def find_units(tree: tree_sitter.Tree, text: str, language: LanguageSpec) -> lis
     types = UNIT_TYPES.get(language.name)
     if not types:
         return []
-    source = text.encode("utf-8")
+    source = utf8(text)
     to_str = _offset_converter(text, source)
     units: list[ReviewUnit] = []
     seen: dict[str, int] = {}
@@ -122,7 +123,7 @@ def unit_at(units: list[ReviewUnit], offset: int) -> ReviewUnit | None:
 
 def file_context(tree: tree_sitter.Tree, text: str) -> str:
     """The file's imports (top-level), which tell the model what names mean."""
-    source = text.encode("utf-8")
+    source = utf8(text)
     lines: list[str] = []
     for node in tree.root_node.children:
         if node.type in _IMPORT_TYPES:
