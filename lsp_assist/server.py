@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from lsp_assist import __version__
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.doctor import PullProgress, diagnose, format_report, pull_models
 from lsp_assist.documents import Document
+from lsp_assist.lsp.protocol import AssistProtocol
 from lsp_assist.offline.definitions import Definition
 from lsp_assist.offline.engine import ENGINE_LABEL
 from lsp_assist.positions import PositionEncoding
@@ -52,28 +50,6 @@ _MESSAGE_TYPES = {
     "warning": types.MessageType.Warning,
     "info": types.MessageType.Info,
 }
-
-
-class AssistProtocol(LanguageServerProtocol):
-    """Buffers live in the `Session` (text and tree kept in step). pygls would also keep its
-    own copy of each, re-splitting the whole file on every keystroke: skip that, and hand the
-    notifications straight to our handlers."""
-
-    def _only_ours(self, method: str, params: Any) -> Generator[Any, Any, None]:
-        if (handler := self.fm.features.get(method)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._only_ours(types.TEXT_DOCUMENT_DID_OPEN, params)
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._only_ours(types.TEXT_DOCUMENT_DID_CHANGE, params)
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._only_ours(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
 class AssistServer(LanguageServer):
