@@ -11,25 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_PAIRS = {")": "(", "]": "[", "}": "{"}
-_OPENERS = "([{"
-# Special tokens that leak when a FIM template's stop words are missing.
-_SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|file_sep|>",
-    "<|fim_prefix|>",
-    "<|fim_suffix|>",
-    "<|fim_middle|>",
-    "<|fim_pad|>",
-    "<|repo_name|>",
-    "<|im_end|>",
-    "<|file_separator|>",
-    "<｜fim▁begin｜>",
-    "<｜fim▁hole｜>",
-    "<｜fim▁end｜>",
-    "<｜end▁of▁sentence｜>",
-    "<EOT>",
-)
+from lsp_assist.completion.lexer import OPENERS, PAIRS, Lexer
+from lsp_assist.languages import GUESS_LEXICON, LanguageSpec, Lexicon
+from lsp_assist.prompts.templates import LEAKED_TOKENS
+
 _FENCE_OPEN = re.compile(r"\s*```[\w+#.-]*[ \t]*\n")
 # A line that ends in a pattern repeated over and over is a model stuck in a loop (Tabby).
 _LOOPING_LINE = (re.compile(r"(.{3,}?)\1{5,}$"), re.compile(r"(.{10,}?)\1{3,}$"))
@@ -44,9 +29,13 @@ def postprocess_completion(
     following_lines: Sequence[str],
     multiline: bool,
     previous_line: str | None = None,
+    language: LanguageSpec | None = None,
 ) -> str:
     """The text to insert at the cursor ("" for no suggestion). `previous_line`, the line above
-    the cursor's, is optional: with it a suggestion that only repeats that line is dropped."""
+    the cursor's, is optional: with it a suggestion that only repeats that line is dropped.
+    Without the document's `language`, brackets are told from strings and comments only by
+    what means the same in all languages."""
+    lexicon = language.lexicon if language is not None else GUESS_LEXICON
     text = _strip_fences(_cut_special_tokens(raw.replace("\r\n", "\n")))
     lines = text.split("\n")
     if not multiline:
@@ -56,7 +45,7 @@ def postprocess_completion(
     lines = _cut_at_following_line(lines, line_prefix, following_lines)
     lines = _drop_repetition(lines, line_prefix)
     text = "\n".join(lines)
-    unmatched, _, _ = _balance(text, line_prefix)
+    unmatched, _, _ = _balance(text, line_prefix, lexicon)
     if unmatched is not None:
         text = text[:unmatched]
     text = text.rstrip()
@@ -64,11 +53,11 @@ def postprocess_completion(
         return ""
     if previous_line and _same_line(_first_new_line(text, line_prefix), previous_line):
         return ""
-    return _remove_suffix_overlap(text, line_prefix, line_suffix)
+    return _remove_suffix_overlap(text, line_prefix, line_suffix, lexicon)
 
 
 def _cut_special_tokens(text: str) -> str:
-    for token in _SPECIAL_TOKENS:
+    for token in LEAKED_TOKENS:
         if (at := text.find(token)) >= 0:
             text = text[:at]
     return text
@@ -157,75 +146,32 @@ def _drop_repetition(lines: list[str], line_prefix: str) -> list[str]:
     return lines
 
 
-class _Walker:
-    """Finds code brackets, skipping string literals and comments (`#`, `//`, `/* */`). Not
-    told the language, it skips only what means the same in all of ours."""
-
-    def __init__(self) -> None:
-        self.quote = ""  # delimiter of the open string literal
-        self.comment = ""  # "line", "block" or ""
-
-    def brackets(self, text: str) -> list[tuple[int, str]]:
-        """(index, bracket) of the code brackets in `text`; the state carries over calls."""
-        found: list[tuple[int, str]] = []
-        i, n = 0, len(text)
-        while i < n:
-            c = text[i]
-            if c == "\n":
-                if self.comment == "line":
-                    self.comment = ""
-                if self.quote in ("'", '"'):
-                    self.quote = ""  # an unterminated one-line string ends with its line
-            elif self.comment:
-                if self.comment == "block" and text.startswith("*/", i):
-                    self.comment, i = "", i + 1
-            elif self.quote:
-                if c == "\\" and not text.startswith("\\\n", i):
-                    i += 1
-                elif text.startswith(self.quote, i):
-                    i, self.quote = i + len(self.quote) - 1, ""
-            elif c in "\"'`":
-                if c != "'" or not i or text[i - 1] not in "&<":  # `&'a`: a Rust lifetime
-                    self.quote = c * 3 if c != "`" and text.startswith(c * 3, i) else c
-                    i += len(self.quote) - 1
-            elif c == "#" and (not i or text[i - 1] in " \t"):
-                self.comment = "line"  # but not `this.#field`
-            elif text.startswith("//", i):
-                self.comment = "line"
-            elif text.startswith("/*", i):
-                self.comment, i = "block", i + 1
-            elif c in _OPENERS or c in _PAIRS:
-                found.append((i, c))
-            i += 1
-        return found
-
-
-def _balance(text: str, line_prefix: str) -> tuple[int | None, list[str], bool]:
+def _balance(text: str, line_prefix: str, lexicon: Lexicon) -> tuple[int | None, list[str], bool]:
     """Walks `text` as inserted after `line_prefix`: (index of the first closing bracket that
     closes nothing the text or the cursor's line opened, brackets the text leaves open, does
     the text end inside a string it opened)."""
-    walker = _Walker()
+    lexer = Lexer(lexicon)
     prefix_open: list[str] = []
-    for _, c in walker.brackets(line_prefix):
-        if c in _OPENERS:
+    for _, c in lexer.brackets(line_prefix):
+        if c in OPENERS:
             prefix_open.append(c)
-        elif prefix_open and prefix_open[-1] == _PAIRS[c]:
+        elif prefix_open and prefix_open[-1] == PAIRS[c]:
             prefix_open.pop()
-    prefix_quote = walker.quote
+    prefix_quote = lexer.string_end
     opened: list[str] = []
-    for i, c in walker.brackets(text):
-        if c in _OPENERS:
+    for i, c in lexer.brackets(text):
+        if c in OPENERS:
             opened.append(c)
-        elif opened and opened[-1] == _PAIRS[c]:
+        elif opened and opened[-1] == PAIRS[c]:
             opened.pop()
-        elif not opened and prefix_open and prefix_open[-1] == _PAIRS[c]:
+        elif not opened and prefix_open and prefix_open[-1] == PAIRS[c]:
             prefix_open.pop()
         else:
             return i, opened, False
-    return None, opened, bool(walker.quote) and walker.quote != prefix_quote
+    return None, opened, bool(lexer.string_end) and lexer.string_end != prefix_quote
 
 
-def _remove_suffix_overlap(text: str, line_prefix: str, line_suffix: str) -> str:
+def _remove_suffix_overlap(text: str, line_prefix: str, line_suffix: str, lexicon: Lexicon) -> str:
     """Removes the end of the suggestion that the text after the cursor already has, where
     that end closes only what was open before the cursor: `print(` + `x)` before `)` gives
     `x`, but `foo()` keeps its own `)`."""
@@ -237,7 +183,7 @@ def _remove_suffix_overlap(text: str, line_prefix: str, line_suffix: str) -> str
         start = len(text) - k
         if not text.endswith(line_suffix[:k]):
             continue
-        _, opened, in_own_string = _balance(text[:start], line_prefix)
+        _, opened, in_own_string = _balance(text[:start], line_prefix, lexicon)
         if opened or in_own_string:
             continue
         kept = text[:start]

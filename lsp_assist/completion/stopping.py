@@ -12,121 +12,56 @@ certain. A suggestion ends
   (`foo(` ... `)`), unless that line opens a body; at two blank lines in a row; at the same
   line three times over; after `max_lines` lines.
 
-`StopDetector` is fed the whole text so far on every chunk but scans each character once.
-Its lexer knows just enough (string literals, comments) to tell code brackets from text.
+`StopDetector` is fed the whole text so far on every chunk but scans each character once,
+with the lexer (lexer.py) that tells code brackets from strings and comments.
 """
 
 from __future__ import annotations
 
-OPENERS = "([{"
-CLOSERS = ")]}"
+from lsp_assist.completion.lexer import CLOSE, CODE, NEWLINE, OPEN, SPACE, TEXT, WAIT, Lexer
+from lsp_assist.languages import GUESS_LEXICON, LANGUAGES, LanguageSpec
+
 _SPACE = " \t\r"
-# Token kinds of `_Lexer.step`.
-_CODE, _OPEN, _CLOSE, _SPACE_KIND, _TEXT, _NEWLINE, _WAIT = range(7)
 
-
-class _Lexer:
-    """Classifies characters as code, brackets, or text inside strings and comments. Keeps
-    its state between calls, so the stream can be lexed as it arrives."""
-
-    def __init__(self, indent_blocks: bool) -> None:
-        # Indentation languages here are Python-like: `#` comments and triple-quoted strings;
-        # brace languages are C-like: `//` and `/* */` comments (`#` would break Rust's `#[..]`).
-        self.python = indent_blocks
-        self.quote = ""  # delimiter of the string literal we are in, "" outside one
-        self.comment = ""  # "line", "block" or ""
-
-    def step(self, text: str, i: int, final: bool) -> tuple[int, int]:
-        """(kind, length) of the token at `text[i]`; length 0 when more text is needed to
-        tell (unless `final`: nothing more will come)."""
-        c = text[i]
-        if c == "\n":
-            if self.comment == "line":
-                self.comment = ""
-            if len(self.quote) == 1 and self.quote != "`":
-                self.quote = ""  # unterminated one-line string: don't let it swallow the rest
-            return _NEWLINE, 1
-        more = len(text) - i - 1  # characters available after c
-        if self.comment:
-            if self.comment == "block" and c == "*":
-                if not more and not final:
-                    return _WAIT, 0
-                if text.startswith("*/", i):
-                    self.comment = ""
-                    return _TEXT, 2
-            return _TEXT, 1
-        if self.quote:
-            if c == "\\":
-                if not more and not final:
-                    return _WAIT, 0
-                # An escaped line break still has to be seen as a line break.
-                return _TEXT, 1 if text.startswith("\\\n", i) else 2
-            if c == self.quote[0]:
-                if len(self.quote) == 3 and more < 2 and not final:
-                    return _WAIT, 0
-                if text.startswith(self.quote, i):
-                    n = len(self.quote)
-                    self.quote = ""
-                    return _CODE, n
-            return _TEXT, 1
-        if c in _SPACE:
-            return _SPACE_KIND, 1
-        if c in OPENERS:
-            return _OPEN, 1
-        if c in CLOSERS:
-            return _CLOSE, 1
-        if c == "#" and self.python:
-            self.comment = "line"
-            return _TEXT, 1
-        if c == "/" and not self.python:
-            if not more and not final:
-                return _WAIT, 0
-            if text.startswith("//", i):
-                self.comment = "line"
-                return _TEXT, 2
-            if text.startswith("/*", i):
-                self.comment = "block"
-                return _TEXT, 2
-            return _CODE, 1
-        if c in "\"'`":
-            prev = text[i - 1] if i else ""
-            if c == "'" and not self.python and (prev.isalnum() or prev in "_&<"):
-                return _CODE, 1  # a Rust lifetime (`&'a`, `<'a>`) or C++ digit separator
-            if self.python and c != "`":
-                if more < 2 and not final:
-                    return _WAIT, 0
-                if text.startswith(c * 3, i):
-                    self.quote = c * 3
-                    return _CODE, 3
-            self.quote = c
-            return _CODE, 1
-        return _CODE, 1
+# A stand-in language for callers that say only how blocks are written.
+_BRACES = LanguageSpec("braces", lexicon=GUESS_LEXICON)
 
 
 class StopDetector:
     """Finds where a streamed suggestion is complete. Feed it the growing text."""
 
     def __init__(
-        self, *, multiline: bool, line_prefix: str, indent_blocks: bool, max_lines: int = 20
+        self,
+        *,
+        multiline: bool,
+        line_prefix: str,
+        language: LanguageSpec | None = None,
+        indent_blocks: bool | None = None,
+        max_lines: int = 20,
     ) -> None:
+        """`language` is the document's; a caller that knows only `indent_blocks` gets
+        Python's lexing for indentation blocks and the all-language guess for braces."""
+        if language is None:
+            language = LANGUAGES["python"] if indent_blocks else _BRACES
         self._multiline = multiline
         self._line_prefix = line_prefix
-        self._indent_blocks = indent_blocks
+        self._indent_blocks = not language.brace_blocks
+        # A line ending in `:` opens a body (Python); Lua's `obj:method` is no opener.
+        self._colon_opens = self._indent_blocks and ":" in language.block_openers
         self._max_lines = max(1, max_lines)
         self._result: int | None = None
         self._pos = 0  # next character of the text to scan
-        self._lexer = _Lexer(indent_blocks)
+        self._lexer = Lexer(language.lexicon)
         # Brackets the cursor's line left open: closing them completes the cursor's line.
         self._prefix_open = 0
         self._last_code = ""  # last code character of the current line (is it a `:` opener?)
-        for i in range(len(line_prefix)):
-            kind, _ = self._lexer.step(line_prefix, i, final=True)
-            if kind == _OPEN:
+        for i, kind, length in self._lexer.tokens(line_prefix):
+            if kind == OPEN:
                 self._prefix_open += 1
-            elif kind == _CLOSE and self._prefix_open:
+            elif kind == CLOSE and self._prefix_open:
                 self._prefix_open -= 1
-            if kind in (_CODE, _OPEN, _CLOSE):
-                self._last_code = line_prefix[i]
+            if kind in (CODE, OPEN, CLOSE):
+                self._last_code = line_prefix[i + length - 1]
         self._base_indent = len(line_prefix) - len(line_prefix.lstrip(" \t"))
         self._prefix_blank = not line_prefix.strip()
         self._min_indent = self._base_indent  # lines of the block are indented at least this
@@ -165,17 +100,17 @@ class StopDetector:
                 if self._line and self._dedented(i):
                     return self._finish(self._kept_end)
             kind, length = lexer.step(raw, i, final=False)
-            if kind == _WAIT:
+            if kind == WAIT:
                 break
-            if kind == _NEWLINE:
+            if kind == NEWLINE:
                 cut = self._end_line(raw, i)
                 if cut is not None:
                     return self._finish(cut)
-            elif kind != _SPACE_KIND:
+            elif kind != SPACE:
                 self._content_end = i + length
-                if kind == _OPEN:
+                if kind == OPEN:
                     self._depth += 1
-                elif kind == _CLOSE:
+                elif kind == CLOSE:
                     if self._depth:
                         self._depth -= 1
                     elif self._prefix_open:
@@ -183,7 +118,7 @@ class StopDetector:
                         self._closed_prefix = True
                     else:  # closes a block opened above the cursor: ours ends before it
                         return self._finish(self._cut_before(raw, i))
-                if kind != _TEXT:
+                if kind != TEXT:
                     self._last_code = c
             i += length
         self._pos = i
@@ -224,7 +159,7 @@ class StopDetector:
             self._blank_run = 0
         elif self._line and not self._line_in_literal:
             self._blank_run += 1
-        opener = self._indent_blocks and self._last_code == ":"
+        opener = self._colon_opens and self._last_code == ":"
         if self._repeats >= 3:
             return self._repeat_cut
         if self._closed_prefix and not self._prefix_open and not self._depth:
@@ -242,5 +177,5 @@ class StopDetector:
         self._first_visible = -1
         self._content_end = -1
         self._last_code = ""
-        self._line_in_literal = bool(self._lexer.quote or self._lexer.comment)
+        self._line_in_literal = self._lexer.in_literal
         return None

@@ -210,6 +210,27 @@ TEMPLATES: dict[str, FimTemplate] = {
     t.family: t for t in (QWEN, DEEPSEEK, CODELLAMA, STARCODER2, CODESTRAL, CODEQWEN)
 }
 
+# CodeGemma's tokens: Ollama's own template runs it (see `_BY_NAME`), yet they can leak too.
+CODEGEMMA_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>")
+# A special token is spelled `<name>` or `[NAME]`; a closing tag (Codestral's `</s>`) is not one
+# we cut, since HTML has `</s>` too, nor are delimiters such as Codestral's "\n+++++ ".
+_SPECIAL_TOKEN = re.compile(r"<[^/<>\s][^<>\s]*>|\[[A-Z_]+\]")
+
+
+def _leaked_tokens() -> tuple[str, ...]:
+    spelled = {
+        text.strip()
+        for t in TEMPLATES.values()
+        for text in (*t.stop, t.prefix_marker, t.suffix_marker, t.middle_marker)
+    }
+    found = {text for text in spelled | set(CODEGEMMA_TOKENS) if _SPECIAL_TOKEN.fullmatch(text)}
+    return tuple(sorted(found))
+
+
+LEAKED_TOKENS = _leaked_tokens()
+"""Every family's special tokens: a suggestion is cut where one leaks into it (when a stop string
+was missing, or the model is not the family its name suggested)."""
+
 # Checked in order against the lower-cased model name (any registry/namespace prefix included).
 _BY_NAME: tuple[tuple[re.Pattern[str], FimTemplate | None], ...] = (
     # CodeGemma's Ollama template already does FIM with its own tokens; ours would be wrong.

@@ -6,6 +6,8 @@ import pytest
 
 from lsp_assist.completion.postprocess import postprocess_completion
 from lsp_assist.completion.stopping import StopDetector
+from lsp_assist.languages import LANGUAGES
+from lsp_assist.prompts.templates import CODEGEMMA_TOKENS, TEMPLATES
 
 
 def clean(
@@ -16,6 +18,7 @@ def clean(
     following: Sequence[str] = (),
     multiline: bool = True,
     previous: str | None = None,
+    language: str | None = None,
 ) -> str:
     return postprocess_completion(
         raw,
@@ -24,6 +27,7 @@ def clean(
         following_lines=following,
         multiline=multiline,
         previous_line=previous,
+        language=LANGUAGES[language] if language else None,
     )
 
 
@@ -165,6 +169,23 @@ def test_brackets_inside_a_docstring_do_not_count() -> None:
     assert clean(raw, prefix="    ") == raw
 
 
+@pytest.mark.parametrize(
+    ("language", "raw", "prefix", "cleaned"),
+    [
+        ("python", "a // 2)", "x = ", "a // 2"),  # `//` divides in Python
+        ("lua", "f(x, #t))", "y = ", "f(x, #t)"),  # `#` is Lua's length operator
+        ("lua", "1 -- see f)", "x = ", "1 -- see f)"),
+        ("rust", "Box<dyn Fn() + 'static>)", "let f: ", "Box<dyn Fn() + 'static>"),
+        ("cpp", "1'000)", "int n = ", "1'000"),
+        ("go", "filepath.Join(`C:\\`, name))", "p := ", "filepath.Join(`C:\\`, name)"),
+    ],
+)
+def test_a_stray_closer_is_found_with_the_documents_own_lexing(
+    language: str, raw: str, prefix: str, cleaned: str
+) -> None:
+    assert clean(raw, prefix=prefix, language=language) == cleaned
+
+
 # -- lines and whitespace --------------------------------------------------------------------
 
 
@@ -219,6 +240,27 @@ def test_backticks_inside_code_are_kept() -> None:
 def test_leaked_special_tokens_end_the_suggestion() -> None:
     assert clean("x = 1<|endoftext|>junk", multiline=False) == "x = 1"
     assert clean("x = 1\n<|file_sep|>other.py\n") == "x = 1"
+
+
+@pytest.mark.parametrize(
+    "token",
+    sorted(
+        {
+            marker.strip()
+            for t in TEMPLATES.values()
+            for marker in (t.prefix_marker, t.suffix_marker, t.middle_marker)
+            if marker
+        }
+        | {"<file_sep>", "<repo_name>", "<fim_pad>", "<|im_start|>", *CODEGEMMA_TOKENS}
+    ),
+)
+def test_every_fim_templates_markers_are_cut_where_they_leak(token: str) -> None:
+    assert clean(f"x = 1\n{token}other.py\ny = 2\n") == "x = 1"
+
+
+def test_a_closing_tag_that_is_also_an_end_token_is_kept() -> None:
+    # Codestral's `</s>` ends a sequence, but in HTML it closes a strikethrough.
+    assert clean("<s>old</s>", multiline=False) == "<s>old</s>"
 
 
 def test_a_suggestion_repeating_the_line_above_is_dropped() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from lsp_assist.completion.stopping import StopDetector
+from lsp_assist.languages import LANGUAGES
 
 ADD_BODY = "total = a + b\n    return total\n\nprint(add(3, 4))\n" + "x = 1\n" * 40
 
@@ -16,10 +17,12 @@ def detector(
     multiline: bool = True,
     indent_blocks: bool = True,
     max_lines: int = 20,
+    language: str | None = None,
 ) -> StopDetector:
     return StopDetector(
         multiline=multiline,
         line_prefix=line_prefix,
+        language=LANGUAGES[language] if language else None,
         indent_blocks=indent_blocks,
         max_lines=max_lines,
     )
@@ -220,3 +223,34 @@ def test_completion_is_reported_as_soon_as_the_deciding_character_arrives(
     found = stream(raw, [1], line_prefix, indent_blocks=indent_blocks, multiline=multiline)
     assert found is not None
     assert found[0] == raw.index(deciding) + 1
+
+
+# -- each language's own lexing (languages.py, lexer.py) -------------------------------------
+
+
+def test_luas_length_operator_does_not_hide_a_closing_bracket() -> None:
+    raw = "n = (#t)\n  return n\nend\nprint(1)\n"
+    assert kept(raw, "  ", language="lua") == "n = (#t)\n  return n"
+
+
+def test_a_bracket_in_a_lua_comment_does_not_count() -> None:
+    raw = "x = 1 -- (see above\n  y = 2\nend\nprint(1)\n"
+    assert kept(raw, "  ", language="lua") == "x = 1 -- (see above\n  y = 2"
+
+
+def test_a_bracket_in_a_lua_long_string_does_not_count() -> None:
+    raw = "local s = [[\n(\n]]\n  y = 2\nend\nprint(1)\n"
+    assert kept(raw, "  ", language="lua") == "local s = [[\n(\n]]\n  y = 2"
+
+
+def test_a_rust_static_lifetime_opens_no_char_literal() -> None:
+    raw = "fn f<T: 'static>(x: T) {\n        g(x);\n    }\n}\n"
+    assert kept(raw, "    ", language="rust") == "fn f<T: 'static>(x: T) {\n        g(x);\n    }"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_a_lua_block_streamed_in_small_chunks_stops_where_it_does_at_once(size: int) -> None:
+    raw = "x = f(#t) --[[ ( ]]\n  return x\nend\nprint(1)\n"
+    found = stream(raw, [size], "  ", language="lua")
+    assert found is not None
+    assert raw[: found[1]] == "x = f(#t) --[[ ( ]]\n  return x"
