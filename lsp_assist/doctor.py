@@ -268,13 +268,13 @@ async def pull_models(
     # Downloads take long between progress lines only when the network stalls: no read
     # time-out beyond a generous one.
     timeout = httpx.Timeout(connect=3.0, read=300.0, write=10.0, pool=5.0)
-    client = ollama.AsyncClient(host=host, timeout=timeout, trust_env=False)
+    client = ollama.AsyncClient(host=host, timeout=timeout, trust_env=False, follow_redirects=False)
     results = []
     try:
         for model in models:
             results.append(await _pull_one(client, host, model, on_progress))
     finally:
-        await client._client.aclose()
+        await client.close()
     return results
 
 

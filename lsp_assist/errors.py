@@ -86,6 +86,20 @@ class BackendTimeout(BackendError):
         )
 
 
+class StillLoading(BackendError):
+    """The model is still being loaded: not a fault, the status says so."""
+
+    kind = "loading"
+    severity = "info"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} is still loading")
+        self.model = model
+
+    def user_message(self) -> str:
+        return f"loading {self.model}; suggestions start when it is ready"
+
+
 class StreamTruncated(BackendError):
     """The stream ended without Ollama's final `done` chunk (e.g. its repeat guard fired)."""
 

@@ -10,6 +10,7 @@ and a column past the end of the line is clamped to the line end.
 from __future__ import annotations
 
 import enum
+import re
 
 
 def utf8(text: str) -> bytes:
@@ -17,6 +18,15 @@ def utf8(text: str) -> bytes:
     (valid in JSON, so an editor may send one) becomes its 3-byte form instead of an error, so
     byte offsets stay consistent and one odd buffer never breaks anything."""
     return text.encode("utf-8", "surrogatepass")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD: what goes over HTTP must be valid
+    UTF-8, and one odd buffer (in the prompt as context) must not break every request."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
 class PositionEncoding(str, enum.Enum):

@@ -1,33 +1,47 @@
-"""The server's mutable state: open documents, settings, the backend and the engine.
+"""The server's mutable state: open documents, settings, the backends and the engines.
 
 Only quick, synchronous notifications (open/change/close/configuration) change it; requests
-read it and do their slow work elsewhere. Nothing here knows about LSP messages.
+take a snapshot of a document (`Document.snapshot`) and do their slow work on that; heavy work
+(whole-file parses, learning, review scans, state writes) goes to `worker`. Nothing here knows
+about LSP messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lsp_assist.backends.base import CompletionBackend
+from lsp_assist.backends.offline import OfflineCompletion
 from lsp_assist.backends.ollama import OllamaBackend
+from lsp_assist.backends.ollama_completion import OllamaCompletion
 from lsp_assist.completion.engine import CompletionEngine
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Settings, merge_settings_json, parse_settings
-from lsp_assist.documents import Document
-from lsp_assist.errors import BackendError, FaultNotifier
+from lsp_assist.documents import MAX_ANALYSED_CHARS, Document, TextView
+from lsp_assist.errors import FaultNotifier
 from lsp_assist.offline.engine import OfflineEngine
 from lsp_assist.offline.learning import WorkspaceLearning
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.prompts.templates import ContextFile
-from lsp_assist.review.service import ReviewProgress, ReviewService
+from lsp_assist.review.service import NoProgress, ReviewProgress, ReviewService
 from lsp_assist.review.store import default_state_dir
+from lsp_assist.status import Status
+from lsp_assist.uris import file_name_of_uri
+from lsp_assist.workers import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXT_FILES = 8
 MAX_CONTEXT_FILE_CHARS = 20_000
+RETIRED_CLIENT_GRACE_S = 30.0
+"""A model server client replaced by a settings change is closed this long after, when what
+was still streaming from it has ended."""
+
+Change = tuple[str, tuple[int, int] | None, tuple[int, int] | None]
 
 
 class Session:
@@ -35,7 +49,7 @@ class Session:
         self,
         *,
         show_message: Callable[[str, str], None],
-        send_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        send_status: Callable[[Status | dict[str, Any]], None] = lambda status: None,
         on_findings: Callable[[str], None] = lambda uri: None,
         review_progress: Callable[[], ReviewProgress] | None = None,
         state_dir: Path | None = None,
@@ -44,26 +58,32 @@ class Session:
         self._initialization_options: Any = None
         self._workspace_configuration: Any = None
         self._reported_problems: set[str] = set()
+        self._told_too_big: set[str] = set()
         self.encoding = PositionEncoding.UTF16
         self.documents: dict[str, Document] = {}
         self.root_name = ""
         self.root_path: Path | None = None
         self._show_message = show_message
-        self._backend: OllamaBackend | None = None
-        self._backend_key: tuple[str, str, float] | None = None
-        self._retired_backends: list[OllamaBackend] = []
+        self.worker = BackgroundWorker()
+        self._ollama: OllamaBackend | None = None
+        self._ollama_key: tuple[str, str, float] | None = None
+        self._ollama_completion: OllamaCompletion | None = None
+        self._retiring: dict[asyncio.TimerHandle, OllamaBackend] = {}
+        self._preloaded = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
         self.learning = WorkspaceLearning(
-            OfflineEngine(), lambda files: send_status({"state": "learnt", "files": files})
+            OfflineEngine(), lambda files: send_status(Status(state="learnt", files=files))
         )
-        self.health = BackendHealth(self._probe_backend, self._backend_is_back)
+        self._offline = OfflineCompletion(self.learning.engine)
+        self.health = BackendHealth(self._probe_model_server, self._model_server_is_back)
         self.engine = CompletionEngine(
-            backend=self.backend,
+            route=self.completion_route,
             settings=lambda: self.settings.completion,
             notifier=self.notifier,
             on_status=send_status,
-            offline=self.learning.engine,
             health=self.health,
+            loading=self.model_loading,
         )
         self.review = ReviewService(
             backend=self.backend,
@@ -73,24 +93,84 @@ class Session:
             notifier=self.notifier,
             on_findings=on_findings,
             on_status=send_status,
+            progress=review_progress or NoProgress,
             state_dir=state_dir or default_state_dir(),
-            **({"progress": review_progress} if review_progress else {}),
+            worker=self.worker,
         )
 
-    async def _probe_backend(self) -> bool:
-        try:
-            await self.backend().version()
-        except BackendError:
-            return False
-        return True
+    # -- backends -------------------------------------------------------------------------------
 
-    def _backend_is_back(self) -> None:
+    def backend(self) -> OllamaBackend:
+        """The Ollama client for the current settings; a new one when the host or its options
+        change (the old one is closed once what still streams from it has ended)."""
+        ollama = self.settings.ollama
+        key = (ollama.resolved_host, ollama.keepAlive, ollama.timeoutS)
+        if self._ollama is None or key != self._ollama_key:
+            if self._ollama is not None:
+                self._retire(self._ollama)
+            self._ollama = OllamaBackend(key[0], keep_alive=key[1], timeout_s=key[2])
+            self._ollama_key = key
+            self._ollama_completion = None
+        return self._ollama
+
+    def _retire(self, client: OllamaBackend) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # settings read before the loop runs: nothing was opened yet
+            return
+
+        def close() -> None:
+            self._retiring.pop(handle, None)
+            loop.create_task(client.close())
+
+        handle = loop.call_later(RETIRED_CLIENT_GRACE_S, close)
+        self._retiring[handle] = client
+
+    def ollama_completion(self) -> OllamaCompletion:
+        client = self.backend()
+        if self._ollama_completion is None or self._ollama_completion.client is not client:
+            self._ollama_completion = OllamaCompletion(client)
+        return self._ollama_completion
+
+    def completion_route(self) -> Sequence[CompletionBackend]:
+        """The backends to try for a completion, in order."""
+        choice = self.settings.completion.backend
+        if choice == "offline":
+            return (self._offline,)
+        if choice == "ollama":
+            return (self.ollama_completion(),)
+        if not self.health.reachable:
+            return (self._offline,)  # probed with backoff; the model takes over when it is back
+        return (self.ollama_completion(), self._offline)
+
+    async def _probe_model_server(self) -> bool:
+        return await self.backend().answers()
+
+    def _model_server_is_back(self) -> None:
         self.notifier.recovered()
         host = self.settings.ollama.resolved_host
         log.info("model server at %s answers again", host)
         self._show_message(
             "info", f"lsp-assist: Ollama at {host} answers again — completions come from the model"
         )
+
+    def preload_model(self) -> None:
+        """Loads the completion model in the background, so that the first keystroke does not
+        pay for it; a failure is left for the first completion to report."""
+        completion = self.settings.completion
+        if not (completion.enabled and completion.preload) or completion.backend == "offline":
+            return
+        self._preloaded = True
+        backend = self.ollama_completion()
+        self._background(backend.preload(completion))
+
+    def model_loading(self) -> bool:
+        return self._ollama_completion is not None and self._ollama_completion.loading
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -111,42 +191,33 @@ class Session:
             self._reported_problems.add(problem)
             log.warning("settings: %s", problem)
             self._show_message("warning", f"lsp-assist settings: {problem}")
-        changed = settings != self.settings
+        old = self.settings
         self.settings = settings
-        if changed:
-            self.engine.settings_changed()
+        if settings != old:
             log.info(
                 "settings: host=%s model=%s",
                 settings.ollama.resolved_host,
                 settings.completion.model,
             )
-
-    def backend(self) -> OllamaBackend:
-        """The backend for the current settings; a new one when the host or its options change."""
-        ollama = self.settings.ollama
-        key = (ollama.resolved_host, ollama.keepAlive, ollama.timeoutS)
-        if self._backend is None or key != self._backend_key:
-            if self._backend is not None:
-                self._retired_backends.append(self._backend)
-            self._backend = OllamaBackend(key[0], keep_alive=key[1], timeout_s=key[2])
-            self._backend_key = key
-        return self._backend
+        model_changed = (old.completion.model, old.ollama) != (
+            settings.completion.model,
+            settings.ollama,
+        )
+        if model_changed and self._preloaded:
+            self.preload_model()  # started already: the new model is the one to load
 
     # -- documents ------------------------------------------------------------------------------
 
     def open_document(self, uri: str, text: str, language_id: str | None, version: int) -> None:
-        self.documents[uri] = Document(
+        document = Document(
             uri, text, language_id=language_id, version=version, encoding=self.encoding
         )
+        self.documents[uri] = document
+        self._tell_if_too_big(document)
         self.learning.document_opened(uri, text, language_id)
         self.review.document_opened(uri)
 
-    def change_document(
-        self,
-        uri: str,
-        version: int,
-        changes: list[tuple[str, tuple[int, int] | None, tuple[int, int] | None]],
-    ) -> None:
+    def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
         document = self.documents.get(uri)
         if document is None:
             log.warning("change for a document that is not open: %s", uri)
@@ -157,6 +228,7 @@ class Session:
                 self.review.document_replaced(uri)
             else:
                 self.review.document_edited(uri, *replaced, len(new_text))
+        self._tell_if_too_big(document)
         self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
         self.review.schedule_idle_review(uri)
 
@@ -164,39 +236,58 @@ class Session:
         document = self.documents.get(uri)
         return document.text if document is not None else None
 
+    def _tell_if_too_big(self, document: Document) -> None:
+        if not document.too_big or document.uri in self._told_too_big:
+            return
+        self._told_too_big.add(document.uri)
+        megabytes = len(document.text) / 1_000_000
+        self._show_message(
+            "info",
+            f"lsp-assist: {file_name_of_uri(document.uri)} is {megabytes:.1f} MB, over the "
+            f"{MAX_ANALYSED_CHARS // 1_000_000} MB that lsp-assist analyses whole: it completes "
+            "it from the code around the cursor, and does not review or learn from it",
+        )
+
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)
+        self._told_too_big.discard(uri)
         self.engine.document_closed(uri)
         self.review.document_closed(uri)
         self.learning.document_closed(uri)
 
-    def context_files(self, document: Document) -> list[ContextFile]:
+    def context_files(self, current: TextView) -> list[ContextFile]:
         """Other open files of the same language, in a stable order (sorted by URI) so the
         head of the prompt, and so Ollama's prompt cache, stays the same while typing."""
         files = []
         for uri in sorted(self.documents):
             other = self.documents[uri]
-            if uri == document.uri or other.language.name != document.language.name:
+            if uri == current.uri or other.language.name != current.language.name:
                 continue
             files.append(
-                ContextFile(path=uri.rsplit("/", 1)[-1], text=other.text[:MAX_CONTEXT_FILE_CHARS])
+                ContextFile(path=file_name_of_uri(uri), text=other.text[:MAX_CONTEXT_FILE_CHARS])
             )
             if len(files) == MAX_CONTEXT_FILES:
                 break
         return files
 
     async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         await self.review.shutdown()
         await self.engine.shutdown()
         await self.health.close()
         await self.learning.close()
-        for backend in [self._backend, *self._retired_backends]:
-            if backend is not None:
-                try:
-                    await backend.close()
-                except Exception:  # closing is best effort
-                    log.debug("closing backend failed", exc_info=True)
-        self._backend = None
+        clients = [*self._retiring.values(), *([self._ollama] if self._ollama else [])]
+        for handle in self._retiring:
+            handle.cancel()
+        self._retiring.clear()
+        self._ollama = None
+        for client in clients:
+            try:
+                await client.close()
+            except Exception:  # closing is best effort
+                log.debug("closing an Ollama client failed", exc_info=True)
+        self.worker.close()
 
 
 def settings_section(value: Any) -> Mapping[str, Any] | None:

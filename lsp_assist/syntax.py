@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import tree_sitter
 
-from lsp_assist.documents import Document
+from lsp_assist.documents import TextView
 from lsp_assist.languages import LanguageSpec
 from lsp_assist.positions import utf8
 
@@ -92,7 +92,7 @@ class SyntaxWindow:
     """`str` index of the cursor in `text`."""
 
     @classmethod
-    def around(cls, document: Document, offset: int) -> SyntaxWindow:
+    def around(cls, document: TextView, offset: int) -> SyntaxWindow:
         line, _ = document.position_at(offset)
         first, last = _statement_lines(document, line)
         start = document.offset_at(first, 0)
@@ -114,7 +114,7 @@ def _indentation(text: str) -> int | None:
     return None if not stripped else len(text) - len(stripped)
 
 
-def _statement_lines(document: Document, line: int) -> tuple[int, int]:
+def _statement_lines(document: TextView, line: int) -> tuple[int, int]:
     """The top-level statement around `line`: up to the nearest line above that starts at
     column 0, down to before the next one (a closing bracket at column 0 belongs to it), both
     bounded so the window stays small."""
@@ -135,18 +135,22 @@ def _statement_lines(document: Document, line: int) -> tuple[int, int]:
 _parsers: dict[str, tree_sitter.Parser] = {}
 
 
-@lru_cache(maxsize=64)
 def _parse(language: LanguageSpec, source: bytes) -> tree_sitter.Tree | None:
     grammar = language.grammar
     if grammar is None:
         return None
-    parser = _parsers.get(language.name)
-    if parser is None:
-        parser = _parsers[language.name] = tree_sitter.Parser(grammar)
-    return parser.parse(source)
+    if language.name not in _parsers:
+        _parsers[language.name] = tree_sitter.Parser(grammar)
+    return _parse_cached(language.name, source)
 
 
-def wants_multiline(document: Document, offset: int) -> bool:
+@lru_cache(maxsize=64)
+def _parse_cached(language_name: str, source: bytes) -> tree_sitter.Tree:
+    """Typing asks the same window twice (multi-line? breaks the syntax?): parse it once."""
+    return _parsers[language_name].parse(source)
+
+
+def wants_multiline(document: TextView, offset: int) -> bool:
     """Whether a suggestion at `offset` should be a block rather than the rest of one line."""
     window = SyntaxWindow.around(document, offset)
     line_start = window.text.rfind("\n", 0, window.cursor) + 1
@@ -199,7 +203,7 @@ def _placeholder_body(window: SyntaxWindow, text: str) -> str:
     return "\nend"
 
 
-def introduces_syntax_errors(document: Document, offset: int, text: str) -> bool:
+def introduces_syntax_errors(document: TextView, offset: int, text: str) -> bool:
     """Whether inserting `text` at `offset` would add syntax errors to the code around it."""
     if document.language.grammar is None or not text:
         return False

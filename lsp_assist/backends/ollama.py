@@ -29,6 +29,7 @@ from lsp_assist.errors import (
     ServerBusy,
     StreamTruncated,
 )
+from lsp_assist.positions import without_lone_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +93,20 @@ class OllamaBackend:
         self.host = host
         self.keep_alive = keep_alive
         timeout = httpx.Timeout(connect=3.0, read=timeout_s, write=10.0, pool=5.0)
-        # trust_env=False: never route the user's code through a proxy from the environment.
-        self._client = ollama.AsyncClient(host=host, timeout=timeout, trust_env=False)
+        # trust_env=False: never route the user's code through a proxy from the environment;
+        # follow_redirects=False: never send it (or a key) to a host we were not pointed at.
+        self._client = ollama.AsyncClient(
+            host=host, timeout=timeout, trust_env=False, follow_redirects=False
+        )
+        self._timeout = timeout
+        self._plain: httpx.AsyncClient | None = None
         self._model_info: dict[str, ModelInfo] = {}
         self._model_info_pending: dict[str, asyncio.Future[ModelInfo]] = {}
 
     async def close(self) -> None:
-        await self._client._client.aclose()
+        await self._client.close()
+        if self._plain is not None:
+            await self._plain.aclose()
 
     async def model_info(self, model: str) -> ModelInfo:
         """`/api/show`, cached per model once it succeeds (failures are not cached, so a
@@ -140,13 +148,38 @@ class OllamaBackend:
         )
 
     async def version(self) -> str:
-        """`GET /api/version` (the client has no method for it)."""
+        """`GET /api/version` (the `ollama` client has no method for it)."""
+        if self._plain is None:
+            self._plain = httpx.AsyncClient(
+                base_url=self.host if "://" in self.host else f"http://{self.host}",
+                timeout=self._timeout,
+                trust_env=False,
+                follow_redirects=False,
+            )
         try:
-            response = await self._client._client.get("/api/version")
+            response = await self._plain.get("/api/version")
             response.raise_for_status()
             return str(response.json().get("version", ""))
         except Exception as exc:
             raise map_backend_error(exc, host=self.host, model="") from exc
+
+    async def answers(self) -> bool:
+        """Whether Ollama answers now."""
+        try:
+            await self.version()
+        except BackendError:
+            return False
+        return True
+
+    async def load_model(self, model: str, *, num_ctx: int) -> None:
+        """Loads `model` (Ollama loads a model on an empty prompt and keeps it `keep_alive`),
+        with the `num_ctx` completions will send (another would reload it)."""
+        try:
+            await self._client.generate(
+                model=model, prompt="", options={"num_ctx": num_ctx}, keep_alive=self.keep_alive
+            )
+        except Exception as exc:
+            raise map_backend_error(exc, host=self.host, model=model) from exc
 
     async def stream_generate(
         self,
@@ -168,11 +201,11 @@ class OllamaBackend:
         if raw:
             kwargs["raw"] = True
         else:
-            kwargs["suffix"] = suffix
+            kwargs["suffix"] = without_lone_surrogates(suffix or "")
         try:
             chunks = await self._client.generate(
                 model=model,
-                prompt=prompt,
+                prompt=without_lone_surrogates(prompt),
                 stream=True,
                 options=dict(options),
                 keep_alive=self.keep_alive,
@@ -226,7 +259,10 @@ class OllamaBackend:
         try:
             chunks = await self._client.chat(
                 model=model,
-                messages=messages,
+                messages=[
+                    {**m, "content": without_lone_surrogates(m.get("content", ""))}
+                    for m in messages
+                ],
                 stream=True,
                 format=dict(format) if format is not None else None,
                 options=dict(options),

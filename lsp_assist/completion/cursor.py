@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from lsp_assist.documents import Document
+from lsp_assist.documents import TextView
 
 FOLLOWING_LINES = 8
 
@@ -15,7 +15,7 @@ class DocumentLines(Sequence[str]):
     """The document's lines as a sequence, read on demand, so that prompt windows can slice
     near the cursor without splitting the whole file on every keystroke."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: TextView) -> None:
         self._document = document
         self._count = document.line_count
 
@@ -52,7 +52,7 @@ class CursorContext:
     previous_line: str | None
 
     @classmethod
-    def of(cls, document: Document, offset: int) -> CursorContext:
+    def of(cls, document: TextView, offset: int) -> CursorContext:
         line, _ = document.position_at(offset)
         line_text = document.line_text(line)
         line_start = document.offset_at(line, 0)

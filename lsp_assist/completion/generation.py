@@ -51,6 +51,8 @@ class Generation:
         self.cancelled = False
         self.waiters = 0
         self.finished = asyncio.Event()
+        self._started = asyncio.Event()
+        """Set by the first piece of text (or the end): the backend is answering."""
         self._updated = asyncio.Event()
         self._open_stream = open_stream
         self._detector = StopDetector(
@@ -61,6 +63,11 @@ class Generation:
         self.task = asyncio.get_running_loop().create_task(self._run())
         # A task cancelled before its first step never runs `_run`'s finally.
         self.task.add_done_callback(self._on_task_done)
+
+    @property
+    def started(self) -> bool:
+        """Whether text (or the end) has come."""
+        return self._started.is_set()
 
     @property
     def done(self) -> bool:
@@ -83,6 +90,16 @@ class Generation:
             return None
         return False
 
+    async def wait_started(self, timeout_s: float) -> bool:
+        """Waits up to `timeout_s` for the first piece of text (or the end); whether it came."""
+        if self._started.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._started.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
     async def wait_until_decided(self, typed: str) -> bool:
         while (verdict := self.matches(typed)) is None:
             updated = self._updated
@@ -90,6 +107,7 @@ class Generation:
         return verdict
 
     def _notify(self) -> None:
+        self._started.set()
         self._updated.set()
         self._updated = asyncio.Event()
 

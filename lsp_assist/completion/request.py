@@ -13,7 +13,7 @@ from lsp_assist.completion.cursor import CursorContext, DocumentLines
 from lsp_assist.completion.generation import GenerationPlan
 from lsp_assist.completion.typethrough import CursorKey
 from lsp_assist.config import CompletionSettings
-from lsp_assist.documents import Document
+from lsp_assist.documents import TextView
 from lsp_assist.errors import ModelWithoutFim
 from lsp_assist.prompts.builder import build_fim_prompt
 from lsp_assist.prompts.templates import ContextFile, FimTemplate, detect_template
@@ -53,7 +53,7 @@ class CompletionRequest:
     options: dict[str, Any]
     prompt_ms: float
 
-    def generation_plan(self, document: Document) -> GenerationPlan:
+    def generation_plan(self, document: TextView) -> GenerationPlan:
         return GenerationPlan(
             uri=document.uri,
             key=CursorKey.at(document.text, self.offset),
@@ -81,7 +81,7 @@ class CompletionRequest:
 
 
 def build_completion_request(
-    document: Document,
+    document: TextView,
     offset: int,
     settings: CompletionSettings,
     plan: ModelPlan,

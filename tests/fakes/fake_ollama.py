@@ -115,7 +115,8 @@ class FakeOllama:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
-        self._generations = 0  # POST /api/generate + /api/chat, what wait_for_requests counts
+        # POST /api/generate + /api/chat, what wait_for_requests counts (not model loads)
+        self._generations = 0
         self._disconnects = 0
         self._connections = 0
         self._async_waiters: list[_AsyncWaiter] = []
@@ -259,7 +260,8 @@ class FakeOllama:
         with self._lock:
             self._requests.append(rec)
             if method == "POST" and path in _GENERATION_PATHS:
-                self._generations += 1
+                if not (path == "/api/generate" and _is_load(rec)):
+                    self._generations += 1
                 rec.responder = self._api.responder
             self._notify_locked()
         return rec
@@ -294,7 +296,16 @@ class FakeOllama:
 
     @property
     def generate_requests(self) -> list[RecordedRequest]:
-        """Every POST /api/generate, including refused ones and empty-prompt load stubs."""
+        """Every POST /api/generate that asks for text (refused ones included), not the
+        empty-prompt loads (`load_requests`)."""
+        return [r for r in self._all_generate() if not _is_load(r)]
+
+    @property
+    def load_requests(self) -> list[RecordedRequest]:
+        """Every POST /api/generate with an empty prompt: Ollama's way to load a model."""
+        return [r for r in self._all_generate() if _is_load(r)]
+
+    def _all_generate(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/generate"]
 
     @property
@@ -388,3 +399,8 @@ class FakeOllama:
             self._disconnects = 0
             self._api.responder = None
         self._api.forget_loaded_models()
+
+
+def _is_load(request: RecordedRequest) -> bool:
+    body = request.body if isinstance(request.body, dict) else {}
+    return not body.get("prompt") and not body.get("suffix")
