@@ -27,6 +27,10 @@ class PlacedFinding:
     raw: RawFinding
     severity: Severity
     message: str
+    unit_start: int
+    unit_end: int
+    """Offsets of the unit the finding is in, following edits like the quote: the code a
+    quick fix is checked against."""
 
 
 def finding_id(unit_name: str, evidence: str, category: str) -> str:
@@ -83,16 +87,32 @@ class DocumentFindings:
             moved = []
             for finding in findings:
                 placed = _follow(finding, begin, finish, inserted, delta, text)
-                changed |= placed != finding
+                # Only what the editor sees counts: the unit's span moves with every keystroke.
+                changed |= placed is None or placed.start != finding.start
+                changed |= placed is not None and placed.end != finding.end
                 if placed is not None:
                     moved.append(placed)
             self.replace_unit(name, moved)
         return changed
 
 
+def _moved(offset: int, begin: int, finish: int, inserted: int, *, end: bool) -> int:
+    """Where `offset` is after text[begin:finish] became `inserted` characters; an offset
+    inside the replaced text goes to the start of the new text (the end, for an `end`)."""
+    if offset >= finish:
+        return offset + inserted - (finish - begin)
+    if offset <= begin:
+        return offset
+    return begin + inserted if end else begin
+
+
 def _follow(
     finding: PlacedFinding, begin: int, finish: int, inserted: int, delta: int, text: str
 ) -> PlacedFinding | None:
+    if begin <= finding.unit_end:
+        unit_start = _moved(finding.unit_start, begin, finish, inserted, end=False)
+        unit_end = _moved(finding.unit_end, begin, finish, inserted, end=True)
+        finding = replace(finding, unit_start=unit_start, unit_end=unit_end)
     if finish <= finding.start:  # the edit is before the quote
         if delta == 0:
             return finding

@@ -1,8 +1,10 @@
 """Quick fixes: `fix_old` → `fix_new` inside the quoted line, offered only if it still parses.
 
 The model's fix is applied to the line its evidence sits on, nowhere else, and the patched
-file must not have more syntax errors than before (tree-sitter ERROR/MISSING nodes): a fix
-that breaks the code is worse than no fix.
+unit (the function the finding is in, parsed on its own) must not have more syntax errors than
+before (tree-sitter ERROR/MISSING nodes): a fix that breaks the code is worse than no fix.
+Only the unit is parsed, never the whole file: a code-action request on a 1 MB file would
+otherwise cost two whole-file parses per finding (~0.35 s each) on the loop.
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ def quick_fix(text: str, finding: PlacedFinding, language: LanguageSpec) -> Text
     edit = _replace_in_line(line, line_start, old, new, finding.start - line_start)
     if edit is None:
         return None
-    patched = text[: edit.start] + edit.new_text + text[edit.end :]
-    if not _parses_as_well(text, patched, language):
+    unit_start, unit_end = max(0, finding.unit_start), min(len(text), finding.unit_end)
+    if not unit_start <= edit.start <= edit.end <= unit_end:
+        return None  # the unit's span no longer holds the fix: nothing to check it against
+    before = text[unit_start:unit_end]
+    after = before[: edit.start - unit_start] + edit.new_text + before[edit.end - unit_start :]
+    if not _parses_as_well(before, after, language):
         return None
     return edit
 

@@ -1,9 +1,13 @@
 """What review remembers across restarts: answers by content hash, and dismissals.
 
 Both live as small JSON files in the state directory (`$XDG_STATE_HOME/lsp-assist`, or
-`~/.local/state/lsp-assist`), written atomically. The answer cache is keyed by everything that
-decides the answer — unit, context, model, prompt and schema versions, options — so saving
-unchanged code never costs a model call, even after a restart.
+`~/.local/state/lsp-assist`), written atomically. `writer()` takes a copy of what is to be
+written and returns the write itself, so the copy is taken where the state changes (the loop)
+and the serialising and the disk run elsewhere (the worker).
+
+The answer cache is keyed by everything that decides the answer — unit, context, model,
+prompt and schema versions, options — so saving unchanged code never costs a model call, even
+after a restart.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +93,13 @@ class ReviewCache:
         while len(self._answers) > MAX_CACHED_ANSWERS:
             self._answers.popitem(last=False)
 
+    def writer(self) -> Callable[[], None]:
+        """The write of the cache as it is now (the stored lists are never mutated, only
+        replaced, so a shallow copy is a consistent one)."""
+        return _writer(self._path, dict(self._answers))
+
     def save(self) -> None:
-        if self._path is not None:
-            _write_json(self._path, dict(self._answers))
+        self.writer()()
 
 
 def dismissal_key(unit_fingerprint: str, evidence: str, category: str) -> str:
@@ -111,6 +120,19 @@ class Dismissals:
         return key in self._keys
 
     def add(self, key: str) -> None:
+        """Remembers `key` in memory; `writer()`/`save()` put it on disk."""
         self._keys.add(key)
-        if self._path is not None:
-            _write_json(self._path, sorted(self._keys))
+
+    def writer(self) -> Callable[[], None]:
+        return _writer(self._path, sorted(self._keys))
+
+    def save(self) -> None:
+        self.writer()()
+
+
+def _writer(path: Path | None, value: Any) -> Callable[[], None]:
+    def write() -> None:
+        if path is not None:
+            _write_json(path, value)
+
+    return write

@@ -9,7 +9,7 @@ asks for a new review. Functions nested in functions belong to the outer unit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import tree_sitter
@@ -57,7 +57,7 @@ _IMPORT_TYPES = frozenset(
 MAX_CONTEXT_LINES = 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReviewUnit:
     name: str
     """Qualified name, e.g. "Bank.withdraw"; a repeated name gets "#2", "#3"…"""
@@ -77,13 +77,48 @@ class ReviewUnit:
         return self.text.split("\n")
 
 
-def find_units(tree: tree_sitter.Tree, text: str, language: LanguageSpec) -> list[ReviewUnit]:
-    """The units of a parsed file, in source order."""
+class FingerprintCache:
+    """Fingerprints of the units of the last text scanned, by the unit's own source: a scan
+    after an edit hashes only the units whose text changed (a function's subtree depends on
+    its text alone). Used by one thread at a time (the worker)."""
+
+    def __init__(self) -> None:
+        self._previous: dict[tuple[str, bytes], str] = {}
+        self._current: dict[tuple[str, bytes], str] = {}
+        self.computed = 0
+        """How many fingerprints were hashed rather than reused (for tests and logs)."""
+
+    def fingerprint(self, node: tree_sitter.Node, source: bytes) -> str:
+        key = (node.type, source[node.start_byte : node.end_byte])
+        known = self._current.get(key) or self._previous.get(key)
+        if known is None:
+            known = syntax_fingerprint(node, source)
+            self.computed += 1
+        self._current[key] = known
+        return known
+
+    def scan_ended(self) -> None:
+        """Keeps what this scan used (and the scan before), so memory follows the file."""
+        self._previous, self._current = self._current, {}
+
+
+def find_units(
+    tree: tree_sitter.Tree,
+    text: str,
+    language: LanguageSpec,
+    *,
+    fingerprints: FingerprintCache | None = None,
+    source: bytes | None = None,
+) -> list[ReviewUnit]:
+    """The units of a parsed file, in source order. With `fingerprints`, units whose text
+    was fingerprinted in the previous scan are not hashed again; `source` is `utf8(text)`
+    when the caller has it already."""
     types = UNIT_TYPES.get(language.name)
     if not types:
         return []
-    source = utf8(text)
-    to_str = _offset_converter(text, source)
+    if source is None:
+        source = utf8(text)
+    to_str = _OffsetConverter(text, source)
     units: list[ReviewUnit] = []
     seen: dict[str, int] = {}
     for node, containers in _walk_units(tree.root_node, types):
@@ -111,9 +146,15 @@ def find_units(tree: tree_sitter.Tree, text: str, language: LanguageSpec) -> lis
                 first_line=outer.start_point[0],
                 text=text[start:end],
                 header=header,
-                fingerprint=syntax_fingerprint(outer, source),
+                fingerprint=(
+                    fingerprints.fingerprint(outer, source)
+                    if fingerprints is not None
+                    else syntax_fingerprint(outer, source)
+                ),
             )
         )
+    if fingerprints is not None:
+        fingerprints.scan_ended()
     return units
 
 
@@ -121,14 +162,14 @@ def unit_at(units: list[ReviewUnit], offset: int) -> ReviewUnit | None:
     return next((u for u in units if u.start <= offset <= u.end), None)
 
 
-def file_context(tree: tree_sitter.Tree, text: str) -> str:
+def file_context(tree: tree_sitter.Tree, text: str, *, source: bytes | None = None) -> str:
     """The file's imports (top-level), which tell the model what names mean."""
-    source = utf8(text)
+    if source is None:
+        source = utf8(text)
     lines: list[str] = []
     for node in tree.root_node.children:
         if node.type in _IMPORT_TYPES:
-            text = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
-            lines += text.rstrip("\n").split("\n")
+            lines += _text(source, node).rstrip("\n").split("\n")
         if len(lines) >= MAX_CONTEXT_LINES:
             break
     return "\n".join(lines[:MAX_CONTEXT_LINES])
@@ -163,17 +204,32 @@ def _has_text_between_children(node: tree_sitter.Node, source: bytes) -> bool:
 
 def _walk_units(
     root: tree_sitter.Node, types: frozenset[str]
-) -> list[tuple[tree_sitter.Node, tuple[tree_sitter.Node, ...]]]:
-    found: list[tuple[tree_sitter.Node, tuple[tree_sitter.Node, ...]]] = []
-    pending: list[tuple[tree_sitter.Node, tuple[tree_sitter.Node, ...]]] = [(root, ())]
-    while pending:
-        node, containers = pending.pop()
-        if node.type in types and _is_unit(node):
-            found.append((node, containers))
-            continue  # nested functions belong to this unit
-        inner = (*containers, node) if node.type in _CONTAINERS else containers
-        pending.extend((child, inner) for child in reversed(node.named_children))
-    return found
+) -> Iterator[tuple[tree_sitter.Node, tuple[tree_sitter.Node, ...]]]:
+    """The unit nodes in source order, each with its containers (outermost first). A cursor
+    walk: no list of the file's nodes is ever held, which on a big file would outlive young
+    garbage collections and trigger full ones (a 60-150 ms pause for every thread)."""
+    cursor = root.walk()
+    containers: list[tuple[int, tree_sitter.Node]] = []  # (depth, node)
+    depth = 0
+    while True:
+        node = cursor.node
+        assert node is not None
+        is_unit = node.type in types and _is_unit(node)
+        if is_unit:
+            yield node, tuple(container for _, container in containers)
+        elif node.type in _CONTAINERS:
+            containers.append((depth, node))
+        if not is_unit and cursor.goto_first_child():  # nested functions belong to the unit
+            depth += 1
+            continue
+        while True:  # leaving `node` (or, after going up, its ancestor)
+            while containers and containers[-1][0] >= depth:
+                containers.pop()
+            if cursor.goto_next_sibling():
+                break
+            if not cursor.goto_parent():
+                return
+            depth -= 1
 
 
 def _is_unit(node: tree_sitter.Node) -> bool:
@@ -208,16 +264,32 @@ def _is_docstring(node: tree_sitter.Node) -> bool:
 
 
 def _first_line(source: bytes, node: tree_sitter.Node) -> str:
-    text = source[node.start_byte : node.end_byte].decode("utf-8", "replace")
-    return text.split("\n", 1)[0].rstrip()
+    # Up to the first line break only: a class header must not cost decoding the class.
+    end = source.find(b"\n", node.start_byte, node.end_byte)
+    line = source[node.start_byte : end if end >= 0 else node.end_byte]
+    return line.decode("utf-8", "surrogatepass").rstrip()
 
 
 def _text(source: bytes, node: tree_sitter.Node) -> str:
-    return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+    return source[node.start_byte : node.end_byte].decode("utf-8", "surrogatepass")
 
 
-def _offset_converter(text: str, source: bytes) -> Callable[[int], int]:
-    """Byte offset → str offset (the identity for ASCII text)."""
-    if len(text) == len(source):
-        return lambda byte: byte
-    return lambda byte: len(source[:byte].decode("utf-8", "replace"))
+class _OffsetConverter:
+    """Byte offset → str offset, exact for any text `utf8` encodes (lone surrogates too).
+    Asked in increasing order (units come in source order), each call decodes only the
+    bytes since the previous one; the identity for ASCII text."""
+
+    def __init__(self, text: str, source: bytes) -> None:
+        self._ascii = len(text) == len(source)
+        self._source = source
+        self._byte = 0
+        self._offset = 0
+
+    def __call__(self, byte: int) -> int:
+        if self._ascii:
+            return byte
+        if byte < self._byte:
+            self._byte = self._offset = 0
+        self._offset += len(self._source[self._byte : byte].decode("utf-8", "surrogatepass"))
+        self._byte = byte
+        return self._offset

@@ -24,6 +24,8 @@ def placed(
     evidence: str = BUG, unit: str = "Bank.withdraw", text: str = TEXT, category: str = "logic"
 ) -> PlacedFinding:
     start = text.index(evidence)
+    unit_start = text.rfind("\n", 0, text.index(f"def {unit.rsplit('.', 1)[-1]}(")) + 1
+    unit_end = text.find("\n\n", unit_start) if "\n\n" in text[unit_start:] else len(text)
     raw = RawFinding(
         line=3,
         evidence=evidence,
@@ -44,6 +46,8 @@ def placed(
         raw=raw,
         severity=Severity.WARNING,
         message="m",
+        unit_start=unit_start,
+        unit_end=unit_end,
     )
 
 
@@ -108,9 +112,9 @@ def test_an_insertion_right_before_the_quote_shifts_it() -> None:
 
 def test_an_edit_after_the_quote_leaves_it() -> None:
     editor = editor_with(placed())
-    before = editor.findings.all()
+    before = [(f.start, f.end) for f in editor.findings.all()]
     assert editor.insert(TEXT.index("balance - amount"), "0 + ") is False
-    assert editor.findings.all() == before
+    assert [(f.start, f.end) for f in editor.findings.all()] == before
     assert editor.quoted() == [BUG]
 
 

@@ -45,6 +45,8 @@ def finding(
         raw=raw,
         severity=Severity.WARNING,
         message="m",
+        unit_start=0,
+        unit_end=len(text),
     )
 
 

@@ -192,7 +192,9 @@ def test_header_and_context_do_not_run_into_each_other() -> None:
 def test_a_dismissal_is_remembered_by_a_new_instance(tmp_path: Path) -> None:
     path = tmp_path / "dismissed.json"
     dismissal = dismissal_key("f" * 32, "if amount < balance:", "logic")
-    Dismissals(path).add(dismissal)
+    dismissals = Dismissals(path)
+    dismissals.add(dismissal)
+    dismissals.save()
     reloaded = Dismissals(path)
     assert dismissal in reloaded
     assert dismissal_key("f" * 32, "if amount < balance:", "security") not in reloaded
@@ -202,7 +204,10 @@ def test_dismissals_accumulate_in_the_file(tmp_path: Path) -> None:
     path = tmp_path / "dismissed.json"
     first = Dismissals(path)
     first.add("one")
-    Dismissals(path).add("two")
+    first.save()
+    second = Dismissals(path)
+    second.add("two")
+    second.save()
     reloaded = Dismissals(path)
     assert "one" in reloaded and "two" in reloaded
 
@@ -225,6 +230,7 @@ def test_an_unreadable_dismissals_file_starts_afresh(tmp_path: Path, content: st
     dismissals = Dismissals(path)
     assert "a" not in dismissals
     dismissals.add("b")
+    dismissals.save()
     assert "b" in Dismissals(path)
 
 
