@@ -27,7 +27,8 @@ import {
 } from './settings';
 import { ServerStatus, STATUS_NOTIFICATION, StatusBar } from './status';
 
-/** Languages the server has a tree-sitter grammar for (lsp_assist/languages.py). */
+/** Languages the server has a tree-sitter grammar for (lsp_assist/languages.py), as in
+ * package.json's activationEvents: tests/unit/test_languages.py checks that all three agree. */
 const LANGUAGES = [
   'python',
   'javascript',

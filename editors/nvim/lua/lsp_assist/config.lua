@@ -1,6 +1,7 @@
 -- The plugin's options: defaults, and the values `setup()` was given.
 local M = {}
 
+-- The filetypes of lsp_assist/languages.py's registry (checked by tests/unit/test_languages.py).
 M.default_filetypes = {
   "python",
   "javascript",
