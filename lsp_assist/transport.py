@@ -3,59 +3,145 @@
 pygls reads stdin through a thread pool: every header line and every body is a hop to a worker
 thread and back, several per message, and two messages per keystroke (the change and the
 request). Reading the pipe with asyncio's own `StreamReader` saves that hop — about a millisecond
-per keystroke on a 2-core machine. pygls's message loop (`run_async`) is used as it is.
+per keystroke on a 2-core machine. A stdin that asyncio cannot watch (a file, `/dev/null`, a
+terminal) is read by a thread of its own into the same `StreamReader`. pygls's message loop
+(`run_async`) is used as it is.
+
+A session ends in one of two ways, and both take the same path: the client sends `exit`, or the
+client is gone (stdin reaches its end, or stdout is closed). The server's shutdown path then
+runs, unless the client's `shutdown` already ran it, and the process exits: 0 if `shutdown` came
+first, 1 otherwise (LSP's `exit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import stat
 import sys
 import threading
+from collections.abc import Callable
+from typing import BinaryIO
 
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import run_async
 from pygls.lsp.server import LanguageServer
+
+from lsp_assist.lsp.protocol import AssistProtocol, quiet_report_server_error
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK = 64 * 1024
 
-def _is_pipe_like(fd: int) -> bool:
+
+def _is_watchable(fd: int) -> bool:
+    """Pipes and sockets; not files, nor character devices (`/dev/null` cannot be polled)."""
     mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-async def _serve(server: LanguageServer) -> None:
+def _read_in_thread(fd: int, reader: asyncio.StreamReader) -> None:
+    """Feeds `reader` from blocking reads of `fd`. A daemon thread: a read that never returns
+    (a terminal) must not keep the process alive once the session is over."""
     loop = asyncio.get_running_loop()
+
+    def pump() -> None:
+        try:
+            while chunk := os.read(fd, READ_CHUNK):
+                loop.call_soon_threadsafe(reader.feed_data, chunk)
+        except OSError as exc:
+            log.debug("reading stdin failed: %s", exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the session is over
+            loop.call_soon_threadsafe(reader.feed_eof)
+
+    threading.Thread(target=pump, name="lsp-assist-stdin", daemon=True).start()
+
+
+async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    stop = threading.Event()
-    server._stop_event = stop  # pygls's shutdown() sets it
-    await run_async(
-        stop_event=stop,
-        reader=reader,
-        protocol=server.protocol,
-        logger=logging.getLogger("pygls.io_"),
-        error_handler=server.report_server_error,
+    if _is_watchable(stdin.fileno()):
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+            return reader
+        except (OSError, ValueError) as exc:
+            log.debug("stdin cannot be watched (%s): reading it in a thread", exc)
+    _read_in_thread(stdin.fileno(), reader)
+    return reader
+
+
+class _ClientWriter:
+    """stdout, where a closed pipe means the client is gone. (pygls would re-raise
+    `BrokenPipeError` inside whichever handler was answering.)"""
+
+    def __init__(self, stdout: BinaryIO, on_lost: Callable[[], None]) -> None:
+        self._stdout = stdout
+        self._on_lost = on_lost
+        self._lost = False
+
+    def write(self, data: bytes) -> None:
+        if self._lost:
+            return
+        try:
+            self._stdout.write(data)
+            self._stdout.flush()
+        except (OSError, ValueError) as exc:  # ValueError: stdout was closed
+            log.debug("writing to the client failed: %s", exc)
+            self._lost = True
+            # What is left in the buffer must not fail again when the interpreter exits.
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stdout.fileno())
+                os.close(devnull)
+            self._on_lost()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stdout.close()
+
+
+async def serve(server: LanguageServer, stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """Serves one session; returns the exit code."""
+    protocol = server.protocol
+    assert isinstance(protocol, AssistProtocol)
+    ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+
+    def end(code: int | None) -> None:
+        if not ended.done():
+            ended.set_result(code)
+
+    protocol.on_exit = end
+    protocol.set_writer(_ClientWriter(stdout, on_lost=lambda: end(None)))
+    reading = asyncio.create_task(
+        run_async(
+            stop_event=threading.Event(),
+            reader=await _stdin_reader(stdin),
+            protocol=protocol,
+            logger=logging.getLogger("pygls.io_"),
+            error_handler=functools.partial(quiet_report_server_error, server),
+        )
     )
+    await asyncio.wait([reading, ended], return_when=asyncio.FIRST_COMPLETED)
+    code = ended.result() if ended.done() else None
+    if code is None:  # no `exit`: the client is gone
+        if reading.done() and reading.exception() is not None:
+            log.info("the client's stream ended mid-message: %s", reading.exception())
+        code = 0 if protocol.shutdown_requested else 1
+        log.info("the client is gone%s", "" if code == 0 else " without `shutdown`: shutting down")
+    reading.cancel()
+    await protocol.finish_shutdown()
+    return code
 
 
 def serve_stdio(server: LanguageServer) -> None:
-    """Serves until the client sends `exit` or closes stdin."""
-    if not _is_pipe_like(sys.stdin.fileno()):
-        server.start_io()  # e.g. stdin redirected from a file: pygls's own reader copes
-        return
-    code = 0
+    """Serves until the client sends `exit` or goes away, then exits the process."""
+    code = 1
     try:
-        asyncio.run(_serve(server))
-    except SystemExit as exit_request:  # pygls's `exit` handler ends the process this way
-        code = exit_request.code if isinstance(exit_request.code, int) else 0
-    except BrokenPipeError:
-        log.error("the connection to the client is lost; shutting down")
+        code = asyncio.run(serve(server, sys.stdin.buffer, sys.stdout.buffer))
     except KeyboardInterrupt:
         pass
     finally:
-        server.shutdown()
+        server.shutdown()  # pygls's part: its thread pool
     sys.exit(code)
