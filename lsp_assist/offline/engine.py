@@ -13,11 +13,15 @@ Everything it offers is labelled `ENGINE_LABEL`, so the user can tell it from a 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import tree_sitter
 
+from lsp_assist.documents import MAX_ANALYSED_CHARS
 from lsp_assist.languages import LanguageSpec, language_for
-from lsp_assist.offline.definitions import Definition, DefinitionIndex
-from lsp_assist.offline.ngram import DEFAULT_MAX_CONTEXTS, NgramModel
+from lsp_assist.offline.definitions import Definition, DefinitionIndex, find_definitions
+from lsp_assist.offline.ngram import DEFAULT_MAX_CONTEXTS, NgramModel, VocabularyFull
 from lsp_assist.offline.tokens import (
     NEWLINE,
     STRING_PLACEHOLDER,
@@ -26,47 +30,101 @@ from lsp_assist.offline.tokens import (
     tokenize_tree,
 )
 from lsp_assist.positions import utf8
+from lsp_assist.workers import parse_yielding
+
+log = logging.getLogger(__name__)
 
 ENGINE_LABEL = "lsp-assist offline engine"
 MIN_SCORE = 0.65
 """Tuned with benchmarks/offline_accuracy.py: below it, most ghost texts were wrong."""
 MIN_COUNT = 2
 MAX_SUGGESTION_TOKENS = 24
-MAX_FILE_CHARS = 1_000_000
-"""Larger files (generated or minified code) are not worth learning from."""
 CONTEXT_LINES = 8
 """Lines before the cursor tokenized for a suggestion: the model looks back 3 tokens only."""
 
 
+def _always() -> bool:
+    return True
+
+
 class OfflineEngine:
+    """Learning (`update_file`, `remove_file`, `prune`) is heavy and belongs to one writer
+    thread, the background worker; suggestions are read on the event loop at the same time:
+    they never wait for the writer (a busy model answers None)."""
+
     def __init__(self, *, max_contexts: int = DEFAULT_MAX_CONTEXTS) -> None:
         self.max_contexts = max_contexts
         self._models: dict[str, NgramModel] = {}
         self._language_of_file: dict[str, str] = {}
         self.definitions = DefinitionIndex()
 
-    def update_file(self, uri: str, text: str, language_id: str | None = None) -> None:
-        """Learns (or re-learns) one file."""
-        self.remove_file(uri)
-        if len(text) > MAX_FILE_CHARS:
-            return
+    def update_file(
+        self,
+        uri: str,
+        text: str,
+        language_id: str | None = None,
+        *,
+        still_wanted: Callable[[], bool] = _always,
+        prune: bool = True,
+    ) -> bool:
+        """Learns (or re-learns) one file; False when it was not learnt. `still_wanted` is
+        asked once the text is counted, right before the model changes: False (a newer text
+        of this file came meanwhile) leaves the model as it was. A text too long to analyse
+        is not learnt, and what was learnt of the file before is forgotten."""
+        if len(text) > MAX_ANALYSED_CHARS:
+            if still_wanted():
+                self.remove_file(uri)
+            return False
         language = language_for(language_id, uri)
         grammar = language.grammar
+        definitions: list[Definition] = []
         if grammar is not None:
             source = utf8(text)
-            tree = tree_sitter.Parser(grammar).parse(source)  # one parse for both uses
+            tree = parse_yielding(tree_sitter.Parser(grammar), source)  # one parse, two uses
             tokens = tokenize_tree(tree, source)
-            self.definitions.update_tree(uri, tree, source, language.name)
+            definitions = find_definitions(tree, source, language.name, uri)
         else:
             tokens = tokenize_plain(text)
-        self._model_for(language).add_file(uri, symbols_of(tokens))
+        model = self._model_for(language)
+        try:
+            ids = model.encode(symbols_of(tokens))
+        except VocabularyFull:
+            log.warning("offline engine: too many distinct symbols to learn %s", uri)
+            return False
+        if not still_wanted():
+            model.discard_encoded(ids)
+            return False
+        previous = self._language_of_file.get(uri)
+        if previous is not None and previous != language.name:
+            self._models[previous].remove_file(uri)
+            del self._language_of_file[uri]
+        if not model.add_encoded(uri, ids, prune=prune):
+            log.warning("offline engine: the model is full, %s is not learnt", uri)
+            self.remove_file(uri)  # its old text is stale: better nothing
+            return False
         self._language_of_file[uri] = language.name
+        self.definitions.set_file(uri, definitions)
+        return True
 
     def remove_file(self, uri: str) -> None:
         name = self._language_of_file.pop(uri, None)
         if name is not None:
             self._models[name].remove_file(uri)
         self.definitions.remove_file(uri)
+
+    @property
+    def over_capacity(self) -> bool:
+        """Whether a model holds more contexts than its cap (after `update_file(prune=False)`)."""
+        return any(model.over_capacity for model in list(self._models.values()))
+
+    def prune(self) -> None:
+        for model in list(self._models.values()):
+            if model.over_capacity:
+                model.prune()
+
+    @property
+    def learnt_files(self) -> int:
+        return len(self._language_of_file)
 
     def model(self, language_id: str | None, uri: str = "") -> NgramModel | None:
         return self._models.get(language_for(language_id, uri).name)
@@ -86,7 +144,7 @@ class OfflineEngine:
         when the model has nothing confident."""
         language = language_for(language_id, uri)
         model = self._models.get(language.name)
-        if model is None or not model.files:
+        if model is None or not model.file_count:
             return None
         line_start = document_text.rfind("\n", 0, offset) + 1
         line_end = document_text.find("\n", offset)
@@ -111,7 +169,9 @@ class OfflineEngine:
         elif symbols and (current_line[-1].isalnum() or current_line[-1] == "_"):
             if symbols[-1].strip() and window.endswith(symbols[-1].strip()):
                 typed = symbols.pop()
-        return confident_rest_of_line(model, symbols, typed)
+        with model.try_reading() as free:
+            # The worker is changing the counts: no suggestion rather than a wait.
+            return confident_rest_of_line(model, symbols, typed) if free else None
 
     def completion_items(self, prefix_word: str, uri: str = "") -> list[Definition]:
         """Workspace definitions for a completion list, same file first."""
@@ -126,7 +186,7 @@ def confident_rest_of_line(model: NgramModel, preceding: list[str], typed: str =
     showing."""
     first = [
         p
-        for p in model.predict(preceding, k=5, prefix=typed)
+        for p in model.predict(preceding, k=5, prefix=typed, min_score=MIN_SCORE)
         if p.score >= MIN_SCORE and p.count >= MIN_COUNT and _can_suggest(p.symbol)
     ]
     if not first:
