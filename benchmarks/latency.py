@@ -18,9 +18,22 @@ measured is the server, not a slow test client. By default it runs against the p
 Ollama in a process of its own (15 ms to first token, 2 ms per token); `--host`/`--model` point
 it at a real Ollama.
 
-    python benchmarks/latency.py            # fake Ollama
-    python benchmarks/latency.py --host http://127.0.0.1:11434 --model qwen2.5-coder:1.5b-base
-    python benchmarks/latency.py --json
+Four more scenarios (`latency_stalls.py`, `latency_deadline.py`) ask whether heavy work stalls
+the keystrokes, always against the fake:
+
+* `big-file`: keystrokes answered from the type-through cache in a small file, every few
+  milliseconds, while a ~3 MB Python file is opened, edited and saved (review on save): p50,
+  p95 and the worst answer per phase; `bounded-file`: the same with the biggest file that the
+  server still parses, learns and reviews whole (just under 1 MB);
+* `workspace`: the same keystrokes while the server reads a fresh 2,000-file, ~25 MB workspace
+  (`workspace_corpus.py`), the time until it has, and the server's peak resident set;
+* `hang`: a backend that accepts a generation and sends nothing: how long the ghost-text
+  request takes to be answered (`--first-token-ms` sets `completion.firstTokenMs`).
+
+    python benchmarks/latency.py            # all scenarios, fake Ollama
+    python benchmarks/latency.py --scenario typing --host http://127.0.0.1:11434 \
+        --model qwen2.5-coder:1.5b-base
+    python benchmarks/latency.py --scenario big-file --scenario workspace --json
 """
 
 from __future__ import annotations
@@ -28,17 +41,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import math
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from latency_deadline import run_hanging_backend
+from latency_stalls import run_big_file, run_bounded_file, run_workspace
+from latency_support import summary
 
-from lsp_assist.lsp_client import LspClient  # noqa: E402
-from tests.fakes.serve import FakeOllamaProcess  # noqa: E402
+from lsp_assist.lsp_client import LspClient
+from tests.fakes.serve import FakeOllamaProcess
+
+SCENARIOS = ("typing", "big-file", "bounded-file", "workspace", "hang")
 
 FILE_LINES = 3000
 TYPED_LINES = [
@@ -66,22 +81,6 @@ def make_source() -> str:
         )
         i += 1
     return "".join(blocks)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(statistics.median(values), 3) if values else float("nan"),
-        "p95": round(percentile(values, 0.95), 3),
-        "n": len(values),
-    }
 
 
 class Editor:
@@ -122,7 +121,7 @@ class Editor:
         return elapsed, text, status
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run_typing(args: argparse.Namespace) -> dict[str, Any]:
     fake: FakeOllamaProcess | None = None
     host = args.host
     if host is None:
@@ -192,22 +191,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--host", help="a real Ollama (default: the fake one)")
-    parser.add_argument("--model", default="qwen2.5-coder:1.5b-base")
-    parser.add_argument("--ttft-ms", type=float, default=15.0, help="fake: time to first token")
-    parser.add_argument("--token-ms", type=float, default=2.0, help="fake: time per token")
-    parser.add_argument("--chars-per-line", type=int, default=60, help="keystrokes typed per line")
-    parser.add_argument("--type-through-chars", type=int, default=20)
-    parser.add_argument("--json", action="store_true", help="print JSON for machines")
-    args = parser.parse_args()
-    results = asyncio.run(run(args))
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    runners = {
+        "typing": run_typing,
+        "big-file": run_big_file,
+        "bounded-file": run_bounded_file,
+        "workspace": run_workspace,
+        "hang": run_hanging_backend,
+    }
+    for name in args.scenario or SCENARIOS:
+        if name != "typing" and args.host is not None:
+            print(f"{name}: runs against the fake only, skipped with --host", file=sys.stderr)
+            continue
+        started = time.perf_counter()
+        results[name] = await runners[name](args)
+        results[name]["scenario_s"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def _row(name: str, row: dict[str, Any]) -> str:
+    worst = f"   worst {row['worst']:>9}" if "worst" in row else ""
+    return f"  {name:<26} p50 {row['p50']:>9}   p95 {row['p95']:>9}{worst}   (n={row['n']})"
+
+
+def print_typing(results: dict[str, Any]) -> None:
     print(f"lsp-assist latency — {results['backend']} ({results['model']}), {FILE_LINES}-line file")
     for name in (
         "end_to_end_ms",
@@ -217,9 +225,142 @@ def main() -> None:
         "fresh_prompt_chars",
         "type_through_ms",
     ):
-        row = results[name]
-        print(f"  {name:<22} p50 {row['p50']:>9}   p95 {row['p95']:>9}   (n={row['n']})")
+        print(_row(name, results[name]))
     print(f"  backend requests while typing through: {results['type_through_backend_requests']}")
+
+
+def print_big_file(results: dict[str, Any]) -> None:
+    mb = results["file_bytes"] / 1e6
+    print(
+        f"cached keystrokes (ms, one every {results['interval_ms']} ms) while a {mb:.1f} MB, "
+        f"{results['file_lines']}-line Python file is opened, edited, saved"
+    )
+    for phase, row in results["keystroke_ms"].items():
+        odd = f"   {row['unexpected_answers']} unexpected" if row["unexpected_answers"] else ""
+        print(_row(f"{phase} ({results['phase_ms'][phase] / 1000:.1f} s)", row) + odd)
+    print(
+        f"  worst while opening, editing, saving: {results['worst_keystroke_ms']} ms "
+        "(target ≤ 100, aim ≤ 20)"
+    )
+    review = results["review"] or {}
+    if review.get("finished"):
+        print(
+            f"  review on save: {review['units']} functions, {review['calls']} calls, "
+            f"save → reviewed {review['save_to_reviewed_ms']} ms"
+        )
+    else:
+        print(f"  review on save: {'did not finish' if review.get('ran') else 'none'}")
+    print(
+        f"  backend requests during the keystrokes: {results['backend_requests_during_keystrokes']}"
+    )
+
+
+def print_workspace(results: dict[str, Any]) -> None:
+    print(
+        f"cached keystrokes (ms, one every {results['interval_ms']} ms) while a "
+        f"{results['workspace_files']}-file, {results['workspace_mb']} MB workspace is read"
+    )
+    for phase, row in results["keystroke_ms"].items():
+        print(_row(phase, row))
+    print(f"  worst while reading: {results['worst_keystroke_ms']} ms (target ≤ 100, aim ≤ 20)")
+    learnt = results["learnt"]
+    took = f"{results['time_to_learnt_s']} s, {learnt.get('files')} files" if learnt else "never"
+    print(f"  learnt after: {took}; first suggestion after {results['first_suggestion_ms']} ms")
+    if "peak_rss_mb" in results:
+        print(
+            f"  server RSS: {results['rss_start_mb']} MB at start, peak {results['peak_rss_mb']} "
+            f"MB (target ≤ 300), {results['rss_end_mb']} MB at the end"
+            + (
+                f" (with {results['worker_processes']} worker processes: peak "
+                f"{results['peak_rss_with_workers_mb']} MB)"
+                if results["worker_processes"]
+                else ""
+            )
+        )
+
+
+def print_hang(results: dict[str, Any]) -> None:
+    setting = results["first_token_ms_setting"]
+    said = "the server's default" if setting is None else f"{setting} ms"
+    print(f"ghost text with a backend that never sends a token (completion.firstTokenMs: {said})")
+    if results["answered"]:
+        deadline = results["deadline_ms"]
+        print(
+            f"  answered after {results['answered_ms']} ms with {results['answer']!r}"
+            + (f" (deadline {deadline} ms)" if deadline is not None else "")
+        )
+    else:
+        print(f"  not answered within {results['waited_up_to_s']} s")
+    states = [s.get("reason") or s.get("message") or s.get("state") for s in results["statuses"]]
+    print(f"  statuses: {states}")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: an empty summary's figures become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="run this scenario (repeatable; default: all of them, about a minute)",
+    )
+    parser.add_argument("--host", help="a real Ollama (default: the fake one; typing only)")
+    parser.add_argument("--model", default="qwen2.5-coder:1.5b-base")
+    parser.add_argument("--ttft-ms", type=float, default=15.0, help="fake: time to first token")
+    parser.add_argument("--token-ms", type=float, default=2.0, help="fake: time per token")
+    parser.add_argument("--chars-per-line", type=int, default=60, help="keystrokes typed per line")
+    parser.add_argument("--type-through-chars", type=int, default=20)
+    stalls = parser.add_argument_group("big-file and workspace")
+    stalls.add_argument(
+        "--interval-ms", type=float, default=8.0, help="one cached keystroke this often"
+    )
+    stalls.add_argument("--big-file-mb", type=float, default=3.0)
+    stalls.add_argument(
+        "--phase-s", type=float, default=3.0, help="shortest length of the open/edit/save phases"
+    )
+    stalls.add_argument("--save-timeout-s", type=float, default=120.0)
+    stalls.add_argument("--workspace", help="read this folder (default: a fresh one, built)")
+    stalls.add_argument("--workspace-files", type=int, default=2000)
+    stalls.add_argument("--workspace-mb", type=float, default=25.0)
+    stalls.add_argument("--workspace-timeout-s", type=float, default=300.0)
+    hang = parser.add_argument_group("hang")
+    hang.add_argument(
+        "--first-token-ms", type=int, help="completion.firstTokenMs (default: the server's)"
+    )
+    hang.add_argument(
+        "--hang-wait-s", type=float, default=20.0, help="give up on the answer after this long"
+    )
+    parser.add_argument(
+        "--server-log", metavar="DIR", help="keep each server's debug log: DIR/<scenario>.log"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    args = parser.parse_args()
+    results = _finite(asyncio.run(run(args)))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    printers = {
+        "typing": print_typing,
+        "big-file": print_big_file,
+        "bounded-file": print_big_file,
+        "workspace": print_workspace,
+        "hang": print_hang,
+    }
+    for name, result in results.items():
+        printers[name](result)
+        print()
 
 
 if __name__ == "__main__":
