@@ -18,8 +18,8 @@ measured is the server, not a slow test client. By default it runs against the p
 Ollama in a process of its own (15 ms to first token, 2 ms per token); `--host`/`--model` point
 it at a real Ollama.
 
-Four more scenarios (`latency_stalls.py`, `latency_deadline.py`) ask whether heavy work stalls
-the keystrokes, always against the fake:
+Four more scenarios (`latency_stalls.py`, `latency_workspace.py`, `latency_deadline.py`) ask
+whether heavy work stalls the keystrokes, always against the fake:
 
 * `big-file`: keystrokes answered from the type-through cache in a small file, every few
   milliseconds, while a ~3 MB Python file is opened, edited and saved (review on save): p50,
@@ -47,8 +47,9 @@ import time
 from typing import Any
 
 from latency_deadline import run_hanging_backend
-from latency_stalls import run_big_file, run_bounded_file, run_workspace
+from latency_stalls import run_big_file, run_bounded_file
 from latency_support import summary
+from latency_workspace import run_workspace
 
 from lsp_assist.lsp_client import LspClient
 from tests.fakes.serve import FakeOllamaProcess
@@ -314,7 +315,7 @@ def main() -> None:
         "--scenario",
         action="append",
         choices=SCENARIOS,
-        help="run this scenario (repeatable; default: all of them, about a minute)",
+        help="run this scenario (repeatable; default: all, 1.5 to 3 minutes)",
     )
     parser.add_argument("--host", help="a real Ollama (default: the fake one; typing only)")
     parser.add_argument("--model", default="qwen2.5-coder:1.5b-base")

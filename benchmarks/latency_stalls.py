@@ -1,6 +1,6 @@
-"""Does heavy work stall the keystrokes? Three scenarios of the latency benchmark.
+"""Does heavy work stall the keystrokes? Cached keystrokes, and the big-file scenarios.
 
-All three measure keystrokes that the server answers without the backend: in a small open file a
+They measure keystrokes that the server answers without the backend: in a small open file a
 suggestion is fetched once, then its first character is typed and deleted again, alternately,
 at a steady pace (every `interval_ms`, one request in flight at a time, as an editor that waits
 for its ghost text). Typing the character is answered by type-through, deleting it from the
@@ -8,30 +8,26 @@ cache: each answer costs the server about a millisecond, so any wait beyond that
 server's event loop spent on something else. Each keystroke is counted in the phase during
 which it was sent.
 
-* `big file`: while the keystrokes go on, a ~3 MB Python file (real standard-library code,
+* `big-file`: while the keystrokes go on, a ~3 MB Python file (real standard-library code,
   repeated) is opened, edited (a block inserted, a line typed, the block deleted) and saved
   (review on save, against the fake, which answers `/api/chat` as a reviewer with no findings).
   Phases: idle (before), open, edit, save; each lasts at least `phase_s`, covering the relearn
   that follows typing by a second, and ends once a keystroke sent after it has been answered.
 * `bounded-file`: the same with a file just under the size that the server still parses, learns
   and reviews whole (`MAX_ANALYSED_CHARS`), where that work is the heaviest.
-* `workspace`: the server starts with a fresh 2,000-file, ~25 MB workspace as its root and
-  reads it in the background; the keystrokes run until it says `{"state": "learnt"}`. Reported
-  with the time until then and the server's memory (peak resident set, `VmHWM`).
+* `workspace` (`latency_workspace.py`): the same keystrokes while the server reads a workspace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latency_support import BenchServer, MemoryWatch, server_log, summary_with_worst
-from workspace_corpus import build_workspace
+from latency_support import BenchServer, server_log, summary_with_worst
 
 from lsp_assist.lsp_client import LspClient, ServerGone
 from tests.fakes.serve import FakeOllamaProcess
@@ -305,69 +301,3 @@ async def _review_after_save(
     ms = (time.perf_counter() - saved) * 1000
     stats = {k: done.get(k) for k in ("units", "calls", "findings", "ms", "backendMs")}
     return {"ran": True, "finished": True, "save_to_reviewed_ms": round(ms, 1), **stats}
-
-
-async def run_workspace(args: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="lsp-assist-workspace-") as temp:
-        root = Path(args.workspace) if args.workspace else Path(temp)
-        built_s = None
-        if not args.workspace:
-            started = time.perf_counter()
-            build_workspace(root, args.workspace_files, int(args.workspace_mb * 1_000_000))
-            built_s = round(time.perf_counter() - started, 1)
-        files = [p for p in root.rglob("*") if p.is_file()]
-        result = await _read_workspace(root, args)
-        return {
-            "workspace_files": len(files),
-            "workspace_mb": round(sum(p.stat().st_size for p in files) / 1e6, 1),
-            "workspace_built_s": built_s,
-            **result,
-        }
-
-
-async def _read_workspace(root: Path, args: Any) -> dict[str, Any]:
-    fake = fake_reviewer(args.ttft_ms, args.token_ms)
-    server = BenchServer(root, server_log(args, "workspace"))
-    memory: MemoryWatch | None = None
-    sampling: asyncio.Task[None] | None = None
-    try:
-        await server.start(server_options(fake.url, args.model))
-        started = time.perf_counter()  # `initialized` is sent: the workspace is being read
-        client = server.client
-        if server.pid is not None:
-            memory = MemoryWatch(server.pid)
-            sampling = asyncio.get_running_loop().create_task(_sample(memory))
-        keystrokes = await start_keystrokes(server, args.interval_ms / 1000)
-        first_suggestion_ms = (time.perf_counter() - started) * 1000
-        keystrokes.begin("reading")
-        learnt = await client.status_matching(
-            0, lambda s: s.get("state") == "learnt", args.workspace_timeout_s
-        )
-        learnt_s = time.perf_counter() - started
-        tail = keystrokes.begin("after")
-        await keystrokes.end_phase(tail, 1.0)
-        await keystrokes.stop()
-        if sampling is not None:
-            sampling.cancel()
-        rss = memory.report() if memory is not None else {}
-    finally:
-        await server.stop()
-        fake.stop()
-    if keystrokes.error:
-        raise RuntimeError(f"keystrokes stopped: {keystrokes.error}")
-    return {
-        "learnt": learnt,
-        "time_to_learnt_s": round(learnt_s, 2) if learnt else None,
-        "first_suggestion_ms": round(first_suggestion_ms, 1),
-        "interval_ms": args.interval_ms,
-        "keystroke_ms": keystrokes.report(["reading", "after"]),
-        "worst_keystroke_ms": keystrokes.worst(["reading"]),
-        **rss,
-        "messages": server.messages,
-    }
-
-
-async def _sample(memory: MemoryWatch, every_s: float = 0.05) -> None:
-    while True:
-        memory.sample()
-        await asyncio.sleep(every_s)
