@@ -250,3 +250,27 @@ def test_a_finding_id_depends_on_unit_quote_and_category_but_not_surrounding_bla
     assert finding_id("Bank.deposit", BUG, "logic") != base
     assert finding_id("Bank.withdraw", BUG, "security") != base
     assert finding_id("Bank.withdraw", "balance - amount", "logic") != base
+
+
+# -- the finding's function follows edits too (what a quick fix is checked against) --------------
+
+
+def unit_text(editor: Editor) -> str:
+    (finding,) = editor.findings.all()
+    return editor.text[finding.unit_start : finding.unit_end]
+
+
+def test_the_function_span_follows_edits_inside_before_and_after_it() -> None:
+    editor = editor_with(placed())
+    withdraw = unit_text(editor)
+    assert withdraw.startswith("    def withdraw(") and withdraw.endswith("balance - amount")
+    editor.insert(0, "import os\n")  # before the function
+    assert unit_text(editor) == withdraw
+    editor.insert(editor.text.index("        balance ="), "        audit()\n")  # inside
+    assert unit_text(editor) == withdraw.replace(
+        "        balance =", "        audit()\n        balance ="
+    )
+    editor.insert(editor.text.index("    def deposit"), "    # deposits\n")  # after
+    assert unit_text(editor).endswith("balance - amount")
+    editor.insert(editor.text.index("balance - amount") + len("balance - amount"), " + 0")
+    assert unit_text(editor).endswith("balance - amount + 0")  # typing at its very end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from lsp_assist.languages import LanguageSpec, language_for
 from lsp_assist.review.findings import PlacedFinding, finding_id
 from lsp_assist.review.fixes import TextEdit, quick_fix
@@ -20,7 +22,12 @@ BUG = "if amount < balance:"
 
 
 def finding(
-    fix_old: str, fix_new: str, evidence: str = BUG, text: str = TEXT, occurrence: int = 0
+    fix_old: str,
+    fix_new: str,
+    evidence: str = BUG,
+    text: str = TEXT,
+    occurrence: int = 0,
+    unit: tuple[int, int] | None = None,
 ) -> PlacedFinding:
     start = -1
     for _ in range(occurrence + 1):
@@ -45,8 +52,8 @@ def finding(
         raw=raw,
         severity=Severity.WARNING,
         message="m",
-        unit_start=0,
-        unit_end=len(text),
+        unit_start=unit[0] if unit else 0,
+        unit_end=unit[1] if unit else len(text),
     )
 
 
@@ -157,3 +164,42 @@ def test_non_ascii_text_before_the_fix_keeps_offsets_right() -> None:
     placed = finding("- 0", "", evidence="return x * 1.2 - 0", text=text)
     # An empty fix_new deletes fix_old.
     assert fixed(text, fix(placed, text)) == "def prix(x):\n    # coût en €\n    return x * 1.2 \n"
+
+
+# -- only the finding's function is checked -------------------------------------------------------
+
+FILLER = "".join(f"def filler{i}(x):\n    return x * {i}\n\n\n" for i in range(30_000))
+
+
+def big_file_with_the_bug() -> tuple[str, tuple[int, int]]:
+    half = len(FILLER) // 2
+    half = FILLER.index("def ", half)
+    text = FILLER[:half] + TEXT + "\n\n" + FILLER[half:]
+    return text, (half, half + len(TEXT))
+
+
+def test_a_quick_fix_in_a_big_file_reads_only_the_function_it_fixes() -> None:
+    text, unit = big_file_with_the_bug()
+    assert len(text) > 900_000
+    placed = finding("amount < balance", "amount > balance", text=text, unit=unit)
+    tracemalloc.start()
+    try:
+        edit = fix(placed, text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert fixed(text, edit) == text.replace("amount < balance", "amount > balance")
+    # A copy, an encoding or a parse of the whole file would need a megabyte at least.
+    assert peak < 64 * 1024
+
+
+def test_a_fix_that_breaks_its_function_in_a_big_file_gives_no_fix() -> None:
+    text, unit = big_file_with_the_bug()
+    assert fix(finding("amount < balance", "amount < (balance", text=text, unit=unit), text) is None
+
+
+def test_a_fix_outside_its_function_span_gives_no_fix() -> None:
+    # The span follows edits; a span that no longer holds the fix has nothing to check against.
+    start = TEXT.index("    if amount")
+    placed = finding("amount < balance", "amount > balance", unit=(0, start))
+    assert fix(placed) is None

@@ -361,3 +361,19 @@ def test_file_context_is_at_most_twenty_lines() -> None:
     text = "".join(f"import module{i}\n" for i in range(30))
     lines = context(text).split("\n")
     assert lines == [f"import module{i}" for i in range(20)]
+
+
+def test_offsets_are_exact_after_a_lone_surrogate_and_other_non_ascii_text() -> None:
+    # A lone surrogate (valid JSON, so an editor may send one) is 3 bytes in the tree's source;
+    # decoding it with "replace" would count 3 characters and shift every unit after it.
+    text = (
+        'NAME = "\ud800 coût €"\n\n\n'
+        "def f(x):\n    return x\n\n\n"
+        "class A:\n    def g(self):\n        pass\n"
+    )
+    source = text.encode("utf-8", "surrogatepass")
+    tree = tree_sitter.Parser(language_for("python").grammar).parse(source)
+    f, g = find_units(tree, text, language_for("python"))
+    assert f.start == text.index("def f") and f.text == "def f(x):\n    return x"
+    assert g.start == text.index("    def g") and g.text.endswith("        pass")
+    assert g.header == "class A:"
