@@ -18,7 +18,7 @@ from pygls.lsp.server import LanguageServer
 from lsp_assist import __version__
 from lsp_assist.lsp import commands, completion_items, configuration, text_sync
 from lsp_assist.lsp.inline_completion import inline_completion
-from lsp_assist.lsp.protocol import AssistProtocol
+from lsp_assist.lsp.protocol import AssistProtocol, quiet_report_server_error
 from lsp_assist.positions import PositionEncoding
 from lsp_assist.progress import WorkDoneProgress
 from lsp_assist.review_features import (
@@ -44,6 +44,9 @@ _MESSAGE_TYPES = {
 
 
 class AssistServer(LanguageServer):
+    # A failing handler is logged with its traceback, never a popup per keystroke.
+    report_server_error = quiet_report_server_error
+
     def __init__(self) -> None:
         super().__init__("lsp-assist", __version__, protocol_cls=AssistProtocol)
         self.session = Session(

@@ -193,14 +193,13 @@ def _placeholder_body(window: SyntaxWindow, text: str) -> str:
     last_line = text.rsplit("\n", 1)[-1]
     if not any(last_line.rstrip().endswith(o) for o in language.block_openers):
         return ""
-    if language.brace_blocks:
-        return "}"
-    if language.name == "python":
-        if "\n" not in text:
-            last_line = window.text[window.text.rfind("\n", 0, window.cursor) + 1 : window.cursor]
-        width = len(last_line) - len(last_line.lstrip())
-        return "\n" + " " * (width + 4) + "pass"
-    return "\nend"
+    placeholder = language.body_placeholder
+    if "{indent}" not in placeholder:
+        return placeholder
+    if "\n" not in text:
+        last_line = window.text[window.text.rfind("\n", 0, window.cursor) + 1 : window.cursor]
+    width = len(last_line) - len(last_line.lstrip())
+    return placeholder.format(indent=" " * width)
 
 
 def introduces_syntax_errors(document: TextView, offset: int, text: str) -> bool:

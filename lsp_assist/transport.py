@@ -9,8 +9,8 @@ terminal) is read by a thread of its own into the same `StreamReader`. pygls's m
 
 A session ends in one of two ways, and both take the same path: the client sends `exit`, or the
 client is gone (stdin reaches its end, or stdout is closed). The server's shutdown path then
-runs, unless the client's `shutdown` already ran it, and the process exits: 0 if `shutdown` came
-first, 1 otherwise (LSP's `exit`).
+runs, unless the client's `shutdown` already ran it, and the process exits: after `exit`, 0 if
+`shutdown` came first and 1 otherwise (LSP); when the client is gone, 0.
 """
 
 from __future__ import annotations
@@ -128,8 +128,10 @@ async def serve(server: LanguageServer, stdin: BinaryIO, stdout: BinaryIO) -> in
     if code is None:  # no `exit`: the client is gone
         if reading.done() and reading.exception() is not None:
             log.info("the client's stream ended mid-message: %s", reading.exception())
-        code = 0 if protocol.shutdown_requested else 1
-        log.info("the client is gone%s", "" if code == 0 else " without `shutdown`: shutting down")
+        # A client that closes the pipe has ended the session as surely as one that says
+        # `exit` after `shutdown` (editors often just close it): not a failure.
+        code = 0
+        log.info("the client is gone%s", "" if protocol.shutdown_requested else ": shutting down")
     reading.cancel()
     await protocol.finish_shutdown()
     return code

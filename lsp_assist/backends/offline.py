@@ -32,7 +32,7 @@ class OfflineCompletion:
             key=CursorKey.at(snapshot.text, offset),
             cursor=CursorContext.of(snapshot, offset),
             multiline=False,
-            indent_blocks=not snapshot.language.brace_blocks,
+            language=snapshot.language,
             prompt_chars=0,
             prompt_ms=0.0,
         )

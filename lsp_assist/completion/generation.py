@@ -20,6 +20,7 @@ from lsp_assist.completion.postprocess import postprocess_completion
 from lsp_assist.completion.stopping import StopDetector
 from lsp_assist.completion.typethrough import CursorKey
 from lsp_assist.errors import BackendError, StreamTruncated
+from lsp_assist.languages import LanguageSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class GenerationPlan:
     key: CursorKey
     cursor: CursorContext
     multiline: bool
-    indent_blocks: bool
+    language: LanguageSpec
     prompt_chars: int
     prompt_ms: float
 
@@ -58,7 +59,7 @@ class Generation:
         self._detector = StopDetector(
             multiline=plan.multiline,
             line_prefix=plan.cursor.line_prefix,
-            indent_blocks=plan.indent_blocks,
+            language=plan.language,
         )
         self.task = asyncio.get_running_loop().create_task(self._run())
         # A task cancelled before its first step never runs `_run`'s finally.
@@ -162,6 +163,7 @@ class Generation:
                 following_lines=cursor.following_lines,
                 multiline=self.plan.multiline,
                 previous_line=cursor.previous_line,
+                language=self.plan.language,
             )
         self.finished.set()
         self._notify()

@@ -15,6 +15,7 @@ from lsp_assist.completion.typethrough import CursorKey
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import TextView
 from lsp_assist.errors import ModelWithoutFim
+from lsp_assist.languages import LanguageSpec
 from lsp_assist.prompts.builder import build_fim_prompt
 from lsp_assist.prompts.templates import ContextFile, FimTemplate, detect_template
 from lsp_assist.prompts.window import PromptBudget, cut_window
@@ -46,7 +47,7 @@ class CompletionRequest:
     offset: int
     cursor: CursorContext
     multiline: bool
-    indent_blocks: bool
+    language: LanguageSpec
     prompt: str
     suffix: str | None
     raw: bool
@@ -59,7 +60,7 @@ class CompletionRequest:
             key=CursorKey.at(document.text, self.offset),
             cursor=self.cursor,
             multiline=self.multiline,
-            indent_blocks=self.indent_blocks,
+            language=self.language,
             prompt_chars=len(self.prompt),
             prompt_ms=self.prompt_ms,
         )
@@ -137,7 +138,7 @@ def build_completion_request(
         offset=offset,
         cursor=cursor,
         multiline=multiline,
-        indent_blocks=not document.language.brace_blocks,
+        language=document.language,
         prompt=prompt_text,
         suffix=suffix,
         raw=raw,

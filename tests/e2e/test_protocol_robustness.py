@@ -279,9 +279,6 @@ async def test_an_exception_in_a_request_handler_is_an_error_answer_without_a_po
     assert "Traceback" in log and "the handler broke" in log
 
 
-@pytest.mark.xfail(
-    strict=True, reason="until AssistServer sets report_server_error = quiet_report_server_error"
-)
 async def test_an_exception_in_a_notification_handler_shows_no_popup(
     fake_ollama: FakeOllama,
 ) -> None:
@@ -300,16 +297,16 @@ def test_serve_with_stdin_from_dev_null_exits() -> None:
     result = subprocess.run(
         SERVE, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT, check=False
     )
-    assert result.returncode == 1  # the client is gone before `shutdown`
+    assert result.returncode == 0  # the client is gone: the session is over
     assert result.stdout == b""
 
 
-async def test_closing_stdin_runs_the_shutdown_path_and_exits_with_1(
+async def test_closing_stdin_runs_the_shutdown_path_and_exits(
     fake_ollama: FakeOllama,
 ) -> None:
     async with session(fake_ollama, SPY_SERVER) as client:
         code, log = await client.close_stdin_and_wait()
-    assert code == 1
+    assert code == 0
     assert log.count("session shut down") == 1
 
 
@@ -356,7 +353,7 @@ def test_a_client_that_stops_reading_ends_the_server(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-    assert code == 1
+    assert code == 0
     assert log_path.read_text().count("session shut down") == 1
 
 

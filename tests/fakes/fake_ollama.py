@@ -117,6 +117,7 @@ class FakeOllama:
         self._requests: list[RecordedRequest] = []
         # POST /api/generate + /api/chat, what wait_for_requests counts (not model loads)
         self._generations = 0
+        self._completed = 0  # generate/chat responses sent to the end
         self._disconnects = 0
         self._connections = 0
         self._async_waiters: list[_AsyncWaiter] = []
@@ -235,6 +236,7 @@ class FakeOllama:
             conn.watch_for_hangup()
             try:
                 await self._api.handle(conn, request, rec)
+                self._answered(rec)
             except ClientGone:
                 return
             except Exception as exc:  # a bug in the fake: make it loud, answer 500 if we can
@@ -265,6 +267,12 @@ class FakeOllama:
                 rec.responder = self._api.responder
             self._notify_locked()
         return rec
+
+    def _answered(self, rec: RecordedRequest) -> None:
+        if rec.method == "POST" and rec.path in _GENERATION_PATHS and not rec.disconnected:
+            with self._lock:
+                self._completed += 1
+                self._notify_locked()
 
     def _client_went_away(self, rec: RecordedRequest) -> None:
         with self._lock:
@@ -333,6 +341,12 @@ class FakeOllama:
     def _disconnect_count(self) -> int:
         return self._disconnects
 
+    def _completed_count(self) -> int:
+        return self._completed
+
+    def _load_count(self) -> int:  # called with the lock held
+        return sum(1 for r in self._requests if r.path == "/api/generate" and _is_load(r))
+
     def _wait(self, count: Callable[[], int], n: int, timeout: float, what: str) -> int:
         with self._changed:
             if not self._changed.wait_for(lambda: count() >= n, timeout):
@@ -361,6 +375,14 @@ class FakeOllama:
         """Blocks until `n` generate/chat requests have arrived (counted on arrival, before
         any answer); returns the count. Raises TimeoutError."""
         return self._wait(self._generation_count, n, timeout, "generate/chat requests")
+
+    async def wait_for_loads_async(self, n: int, timeout: float = 10) -> int:
+        """Waits until `n` empty-prompt loads (`load_requests`) have arrived."""
+        return await self._wait_async(self._load_count, n, timeout, "loads")
+
+    async def wait_for_answers_async(self, n: int, timeout: float = 10) -> int:
+        """Waits until `n` generate/chat responses (loads included) were sent to the end."""
+        return await self._wait_async(self._completed_count, n, timeout, "complete answers")
 
     async def wait_for_requests_async(self, n: int, timeout: float = 10) -> int:
         """`wait_for_requests` for any event loop."""
@@ -396,6 +418,7 @@ class FakeOllama:
         with self._lock:
             self._requests.clear()
             self._generations = 0
+            self._completed = 0
             self._disconnects = 0
             self._api.responder = None
         self._api.forget_loaded_models()
