@@ -106,7 +106,7 @@ class DocumentReviewer:
                     {"state": "reviewing", "uri": uri, "done": done, "total": len(todo)}
                 )
                 try:
-                    answer = await self._ask(document, state, unit, scan, settings, stats)
+                    answer = await self._ask(document, state, unit, settings, stats)
                 except EditedMeanwhile:
                     stats.stale += 1
                     log.info("review of %s in %s dropped: edited while in flight", unit.name, uri)
@@ -132,11 +132,16 @@ class DocumentReviewer:
         self,
         document: Document,
         state: DocumentState,
-        unit: ReviewUnit,
-        scan: UnitScan,
+        wanted: ReviewUnit,
         settings: ReviewSettings,
         stats: RunStats,
     ) -> list[RawFinding] | None:
+        """The model's answer about `wanted`, which must still be there, unchanged: its
+        offsets are taken now, in the text that the edits followed from here on apply to."""
+        scan = await state.units.current(document)
+        unit = scan.named(wanted.name) if scan is not None else None
+        if scan is None or unit is None or unit.fingerprint != wanted.fingerprint:
+            raise EditedMeanwhile
         in_flight = state.in_flight = InFlight(unit.start, unit.end)
         try:
             return await self._model.review(

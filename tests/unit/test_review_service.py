@@ -82,11 +82,12 @@ class Session:
         self.published: list[str] = []
         self.messages: list[str] = []
         self.blockers: list[BlockedWorker] = []
+        self.activity = CompletionActivity()
         self.review = ReviewService(
             backend=lambda: self.backend,
             settings=lambda: self.settings,
             document=self.documents.get,
-            activity=CompletionActivity(),
+            activity=self.activity,
             notifier=FaultNotifier(lambda severity, text: self.messages.append(text)),
             on_findings=self.published.append,
             state_dir=state_dir,
@@ -219,6 +220,55 @@ async def test_plain_text_is_not_reviewed(session: Session, fake_ollama: FakeOll
     stats = await session.review.request(uri, "all")
     assert stats.units == 0
     assert review_calls(fake_ollama) == []
+
+
+def slow_for_the_first_withdraw_review() -> Any:
+    """The first review of withdraw streams slowly: in flight until the client hangs up."""
+    seen: list[int] = []
+
+    def slow(body: dict[str, Any]) -> Reply:
+        reply = respond(body)
+        if body.get("format") and "def withdraw(" in body["messages"][-1]["content"]:
+            seen.append(1)
+            if len(seen) == 1:
+                return Reply(text=reply.text, token_delay=1.0)
+        return reply
+
+    return slow
+
+
+async def test_an_answer_about_a_function_edited_while_in_flight_is_dropped(
+    session: Session, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_responder(slow_for_the_first_withdraw_review())
+    uri = session.open(BANK)
+    run = session.review.request(uri, "changed")
+    while not review_calls(fake_ollama, "withdraw"):
+        await fake_ollama.wait_for_requests_async(len(fake_ollama.chat_requests) + 1)
+    session.insert_before(uri, "raise ValueError", "log(); ")
+    stats = await run
+    assert stats.stale == 1
+    assert session.review.findings(uri) == []
+    await fake_ollama.wait_for_disconnects_async(1)  # the call was stopped, not waited for
+    stats = await session.review.request(uri, "changed")  # the function as it is now
+    assert stats.units == 1 and session.quoted(uri) == [QUOTE]
+
+
+async def test_a_review_call_gives_way_to_a_completion_and_is_asked_again(
+    session: Session, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_responder(slow_for_the_first_withdraw_review())
+    uri = session.open(BANK)
+    run = session.review.request(uri, "changed")
+    while not review_calls(fake_ollama, "withdraw"):
+        await fake_ollama.wait_for_requests_async(len(fake_ollama.chat_requests) + 1)
+    completion: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    session.activity.generation_started(completion)
+    completion.set_result(None)
+    stats = await run
+    assert len(review_calls(fake_ollama, "withdraw")) == 2
+    await fake_ollama.wait_for_disconnects_async(1)
+    assert stats.stale == 0 and session.quoted(uri) == [QUOTE]
 
 
 # -- following the text -------------------------------------------------------------------------
