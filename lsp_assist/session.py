@@ -73,7 +73,9 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
         self.learning = WorkspaceLearning(
-            OfflineEngine(), lambda files: send_status(Status(state="learnt", files=files))
+            OfflineEngine(),
+            lambda files: send_status(Status(state="learnt", files=files)),
+            worker=self.worker,
         )
         self._offline = OfflineCompletion(self.learning.engine)
         self.health = BackendHealth(self._probe_model_server, self._model_server_is_back)

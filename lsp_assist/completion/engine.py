@@ -93,7 +93,7 @@ class CompletionEngine:
         text = snapshot.text
 
         live = self._live.get(uri)
-        if live is not None and not live.generation.done:
+        if live is not None and not live.generation.done and self._usable(live):
             typed = live.generation.key.typed_since(text, offset)
             if typed is not None and await self._wait_matching(live, typed, settings):
                 return await self._answer_from(
@@ -105,7 +105,7 @@ class CompletionEngine:
                 live.generation.cancel()
 
         for cached, typed in self._cache.candidates(uri, text, offset):
-            if cached.generation.done and cached.generation.matches(typed):
+            if cached.generation.done and self._usable(cached) and cached.generation.matches(typed):
                 self._cache.touch(uri, cached.generation.key)
                 source: Source = "type-through" if typed else "cache"
                 return await self._answer_from(
@@ -152,6 +152,10 @@ class CompletionEngine:
                 continue  # reported already: the next backend answers this request
             return suggestion
         return None
+
+    def _usable(self, live: _Live) -> bool:
+        """An offline engine's suggestion gives way to the model once the model is back."""
+        return live.prepared.source != "offline" or self.serving_offline()
 
     def serving_model(self) -> bool:
         """Whether the first backend of the route is a model (not the offline engine)."""
