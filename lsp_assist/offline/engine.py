@@ -25,6 +25,7 @@ from lsp_assist.offline.ngram import DEFAULT_MAX_CONTEXTS, NgramModel, Vocabular
 from lsp_assist.offline.tokens import (
     NEWLINE,
     STRING_PLACEHOLDER,
+    iter_tree_tokens,
     symbols_of,
     tokenize_plain,
     tokenize_tree,
@@ -81,13 +82,13 @@ class OfflineEngine:
         if grammar is not None:
             source = utf8(text)
             tree = parse_yielding(tree_sitter.Parser(grammar), source)  # one parse, two uses
-            tokens = tokenize_tree(tree, source)
+            symbols = [token.symbol for token in iter_tree_tokens(tree, source)]
             definitions = find_definitions(tree, source, language.name, uri)
         else:
-            tokens = tokenize_plain(text)
+            symbols = symbols_of(tokenize_plain(text))
         model = self._model_for(language)
         try:
-            ids = model.encode(symbols_of(tokens))
+            ids = model.encode(symbols)
         except VocabularyFull:
             log.warning("offline engine: too many distinct symbols to learn %s", uri)
             return False

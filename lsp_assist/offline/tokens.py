@@ -18,6 +18,7 @@ Without a grammar (plain text, or a broken wheel) a regex tokenizer gives the sa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import tree_sitter
@@ -85,9 +86,15 @@ def render(symbols: list[str]) -> str:
 
 def tokenize_tree(tree: tree_sitter.Tree, source: bytes) -> list[Token]:
     """The leaves of a parsed tree, in order, as tokens."""
-    tokens: list[Token] = []
+    return list(iter_tree_tokens(tree, source))
+
+
+def iter_tree_tokens(tree: tree_sitter.Tree, source: bytes) -> Iterator[Token]:
+    """`tokenize_tree`, one token at a time: a learner that keeps only each token's symbol
+    never holds the whole file's tokens (nor makes the garbage collector walk them)."""
     previous_end = -1  # byte offset where the previous emitted token ended
     previous_row = -1
+    previous_kind = "newline"
     kinds: dict[int, str] = {}  # grammar symbol id → token kind, to classify each type once
     cursor = tree.walk()
     # An iterative pre-order walk with one cursor: no recursion, no child lists built.
@@ -101,8 +108,8 @@ def tokenize_tree(tree: tree_sitter.Tree, source: bytes) -> list[Token]:
             if end > start and "comment" not in node_type:
                 row = node.start_point[0]
                 if previous_row >= 0 and row != previous_row:
-                    if tokens and tokens[-1].kind != "newline":
-                        tokens.append(NEWLINE_TOKEN)
+                    if previous_kind != "newline":
+                        yield NEWLINE_TOKEN
                     space = False
                 else:
                     space = start > previous_end >= 0
@@ -110,16 +117,16 @@ def tokenize_tree(tree: tree_sitter.Tree, source: bytes) -> list[Token]:
                 kind = kinds.get(node.kind_id)
                 if kind is None:
                     kind = kinds[node.kind_id] = _kind_of(node, node_type)
-                tokens.append(Token(token_text, kind, space))
-                previous_end, previous_row = end, node.end_point[0]
+                yield Token(token_text, kind, space)
+                previous_end, previous_row, previous_kind = end, node.end_point[0], kind
             # Skip the node's children: it is a leaf, an atomic literal or a comment.
             while not cursor.goto_next_sibling():
                 if not cursor.goto_parent():
-                    return tokens
+                    return
         elif not cursor.goto_first_child():
             while not cursor.goto_next_sibling():
                 if not cursor.goto_parent():
-                    return tokens
+                    return
 
 
 def _kind_of(node: tree_sitter.Node, node_type: str) -> str:
