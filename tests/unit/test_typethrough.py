@@ -59,3 +59,17 @@ def test_forgetting_a_document_drops_only_its_suggestions() -> None:
     cache.forget("file:///a.py")
     assert cache.candidates("file:///a.py", TEXT, CURSOR) == []
     assert cache.candidates("file:///b.py", TEXT, CURSOR) == [("b", "")]
+
+
+def test_of_several_matching_suggestions_the_most_recently_used_comes_first() -> None:
+    cache: SuggestionCache[str] = SuggestionCache()
+    typed_a = TEXT[:CURSOR] + "a" + TEXT[CURSOR:]
+    typed_a_plus = TEXT[:CURSOR] + "a +" + TEXT[CURSOR:]
+    cache.put("file:///a.py", CursorKey.at(TEXT, CURSOR), "asked before typing")
+    cache.put("file:///a.py", CursorKey.at(typed_a, CURSOR + 1), "asked after `a`")
+    found = cache.candidates("file:///a.py", typed_a_plus, CURSOR + 3)
+    assert found == [("asked after `a`", " +"), ("asked before typing", "a +")]
+    # Using the older one makes it the most recent.
+    cache.touch("file:///a.py", CursorKey.at(TEXT, CURSOR))
+    found = cache.candidates("file:///a.py", typed_a_plus, CURSOR + 3)
+    assert [suggestion for suggestion, _ in found] == ["asked before typing", "asked after `a`"]
