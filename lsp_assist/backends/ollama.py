@@ -100,10 +100,16 @@ class OllamaBackend:
         )
         self._timeout = timeout
         self._plain: httpx.AsyncClient | None = None
+        self._closed = False
         self._model_info: dict[str, ModelInfo] = {}
         self._model_info_pending: dict[str, asyncio.Future[ModelInfo]] = {}
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
+        self._closed = True
         await self._client.close()
         if self._plain is not None:
             await self._plain.aclose()
