@@ -562,3 +562,31 @@ async def test_code_actions_are_offered_anywhere_on_the_finding_line(
         there = await editor.code_actions(uri, _point(0, 0))
     assert any(isinstance(a, types.CodeAction) and a.edit for a in here)
     assert there == []
+
+
+async def test_a_quick_fix_in_a_big_file(fake_ollama: FakeOllama) -> None:
+    # ~0.9 MB: units found in the worker, the fix checked on its function only. (A run
+    # reviews the first 50 functions: the bank's come first.)
+    filler = "".join(f"def filler{i}(x):\n    return x * {i}\n\n\n" for i in range(21_000))
+    text = BANK + "\n\n" + filler
+    assert 800_000 < len(text) < 1_000_000
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url) as editor:
+        uri = editor.open("big.py", text)
+        await editor.execute("lspAssist.reviewFile", uri)
+        (diagnostic,) = await editor.wait_for_diagnostics(uri)
+        actions = await editor.code_actions(uri, diagnostic)
+        fix = next(a for a in actions if isinstance(a, types.CodeAction) and a.edit)
+        editor.apply(uri, fix.edit)  # type: ignore[arg-type]
+        await editor.wait_for_diagnostics(uri, lambda d: d == [])
+    assert editor.buffers[uri].text == text.replace("amount < balance", "amount > balance")
+
+
+async def test_a_file_too_big_to_analyse_is_not_reviewed(fake_ollama: FakeOllama) -> None:
+    text = BANK + "# generated\n" * 90_000  # over a million characters
+    fake_ollama.set_responder(reviews({"withdraw": [finding()]}))
+    async with editor_session(fake_ollama.url) as editor:
+        uri = editor.open("generated.py", text)
+        result = await editor.execute("lspAssist.reviewFile", uri)
+    assert result["units"] == 0
+    assert review_calls(fake_ollama) == []
