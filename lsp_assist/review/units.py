@@ -23,26 +23,6 @@ from lsp_assist.offline.definitions import (
 )
 from lsp_assist.positions import utf8
 
-# Per language: the node types that are review units.
-UNIT_TYPES: dict[str, frozenset[str]] = {
-    "python": frozenset({"function_definition"}),
-    "javascript": frozenset(
-        {
-            "function_declaration",
-            "generator_function_declaration",
-            "method_definition",
-            "variable_declarator",
-        }
-    ),
-    "go": frozenset({"function_declaration", "method_declaration"}),
-    "rust": frozenset({"function_item"}),
-    "java": frozenset({"method_declaration", "constructor_declaration"}),
-    "c": frozenset({"function_definition"}),
-    "cpp": frozenset({"function_definition"}),
-    "lua": frozenset({"function_declaration"}),
-}
-UNIT_TYPES["typescript"] = UNIT_TYPES["tsx"] = UNIT_TYPES["javascript"]
-
 _CONTAINERS = CONTAINER_TYPES | {"namespace_definition"}
 _IMPORT_TYPES = frozenset(
     {
@@ -113,7 +93,7 @@ def find_units(
     """The units of a parsed file, in source order. With `fingerprints`, units whose text
     was fingerprinted in the previous scan are not hashed again; `source` is `utf8(text)`
     when the caller has it already."""
-    types = UNIT_TYPES.get(language.name)
+    types = language.review_units  # from the language registry
     if not types:
         return []
     if source is None:
