@@ -9,8 +9,8 @@ The catch is the GIL. tree-sitter's `parse` of a byte string holds it for the wh
 time). Parsing through a read callback, with a progress callback, runs a little Python every
 few hundred parser steps, and that is where the interpreter hands the GIL back: the loop then
 waits at most a switch interval (p50 3–6 ms, worst ~45 ms at the end of a 3.7 MB parse) —
-`parse_yielding` does that for sources too big to parse in one go. Python-heavy jobs (counting tokens) yield on their own every switch
-interval.
+`parse_yielding` does that for sources too big to parse in one go. Python-heavy jobs (counting
+tokens) yield on their own every switch interval.
 """
 
 from __future__ import annotations
