@@ -91,6 +91,10 @@ export class StatusBar implements vscode.Disposable {
           this.set('ready', `from ${status.source ?? 'the model'}${backend}`);
         }
         break;
+      case 'waiting':
+        // No first token before the deadline: the model is loading, or slow to answer.
+        this.set('generating', status.message ?? 'waiting for the model');
+        break;
       case 'error':
         this.set('error', status.message ?? 'error');
         break;

@@ -44,6 +44,8 @@ function M.text()
     return string.format("lsp-assist: reviewing %d/%d", last.done or 0, last.total)
   elseif state == "reviewed" then
     return string.format("lsp-assist: %d finding(s)", last.findings or 0)
+  elseif state == "waiting" then
+    return "lsp-assist: waiting for the model"
   elseif state == "error" then
     return "lsp-assist: error"
   end
