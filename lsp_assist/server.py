@@ -18,24 +18,23 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_assist import __version__
 from lsp_assist.lsp import commands, completion_items, configuration, text_sync
-from lsp_assist.lsp.inline_completion import inline_completion
-from lsp_assist.lsp.protocol import AssistProtocol, quiet_report_server_error
-from lsp_assist.positions import PositionEncoding
-from lsp_assist.progress import WorkDoneProgress
-from lsp_assist.review_features import (
+from lsp_assist.lsp.diagnostics import (
     DISMISS_COMMAND,
     EXPLAIN_COMMAND,
     DiagnosticsDelivery,
     code_actions,
 )
+from lsp_assist.lsp.inline_completion import inline_completion
+from lsp_assist.lsp.protocol import AssistProtocol, quiet_report_server_error
+from lsp_assist.lsp.status import send_status
+from lsp_assist.positions import PositionEncoding
+from lsp_assist.progress import WorkDoneProgress
 from lsp_assist.session import Session
-from lsp_assist.status import Status, status_json
+from lsp_assist.status import Status
 from lsp_assist.transport import serve_stdio
 from lsp_assist.uris import file_name_of_uri, path_of_uri
 
 log = logging.getLogger(__name__)
-
-STATUS_NOTIFICATION = "lspAssist/status"
 
 _MESSAGE_TYPES = {
     "error": types.MessageType.Error,
@@ -66,12 +65,7 @@ class AssistServer(LanguageServer):
         )
 
     def send_status(self, status: Status | dict[str, Any]) -> None:
-        # The status describes an answer that is about to go out: send it after that answer,
-        # off the critical path. pygls writes a reply from its task's done-callback, which is
-        # queued when the handler returns, so two hops of the loop put this behind it.
-        loop = asyncio.get_running_loop()
-        payload = status_json(status)
-        loop.call_soon(loop.call_soon, self.protocol.notify, STATUS_NOTIFICATION, payload)
+        send_status(self, status)
 
 
 def build_server() -> AssistServer:

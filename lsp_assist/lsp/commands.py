@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from lsp_assist.doctor import PullProgress, diagnose, format_report, pull_models
+from lsp_assist.lsp.diagnostics import command_uri
 from lsp_assist.progress import WorkDoneProgress
-from lsp_assist.review_features import command_uri
 from lsp_assist.session import Session
 
 DOCTOR_COMMAND = "lspAssist.doctor"
