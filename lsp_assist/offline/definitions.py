@@ -13,57 +13,23 @@ case): those of the file being edited first, then by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter
 
-from lsp_assist.languages import LanguageSpec
+from lsp_assist.languages import LANGUAGES, LanguageSpec
 from lsp_assist.positions import utf8
 
 MAX_SIGNATURE = 200
 
 _FUNCTION, _METHOD, _CLASS = "function", "method", "class"
 
-_JS_TYPES = {
-    "function_declaration": _FUNCTION,
-    "generator_function_declaration": _FUNCTION,
-    "function_signature": _FUNCTION,
-    "variable_declarator": _FUNCTION,  # kept only when its value is a function
-    "method_definition": _METHOD,
-    "method_signature": _METHOD,
-    "abstract_method_signature": _METHOD,
-    "class_declaration": _CLASS,
-    "abstract_class_declaration": _CLASS,
-    "interface_declaration": _CLASS,
-}
-_C_TYPES = {"function_definition": _FUNCTION, "struct_specifier": _CLASS}
-
-# Per language: definition node type → what it defines.
-DEFINITION_TYPES: dict[str, dict[str, str]] = {
-    "python": {"function_definition": _FUNCTION, "class_definition": _CLASS},
-    "javascript": _JS_TYPES,
-    "typescript": _JS_TYPES,
-    "tsx": _JS_TYPES,
-    "go": {"function_declaration": _FUNCTION, "method_declaration": _METHOD, "type_spec": _CLASS},
-    "rust": {
-        "function_item": _FUNCTION,
-        "function_signature_item": _FUNCTION,
-        "struct_item": _CLASS,
-        "enum_item": _CLASS,
-        "trait_item": _CLASS,
-    },
-    "java": {
-        "method_declaration": _METHOD,
-        "constructor_declaration": _METHOD,
-        "class_declaration": _CLASS,
-        "interface_declaration": _CLASS,
-        "enum_declaration": _CLASS,
-        "record_declaration": _CLASS,
-    },
-    "c": _C_TYPES,
-    "cpp": {**_C_TYPES, "class_specifier": _CLASS, "field_declaration": _METHOD},
-    "lua": {"function_declaration": _FUNCTION},
+# Per language: definition node type → what it defines ("function", "method", "class"); the
+# facts live in the language registry.
+DEFINITION_TYPES: dict[str, Mapping[str, str]] = {
+    name: spec.definitions for name, spec in LANGUAGES.items() if spec.definitions
 }
 
 # Ancestors that make a function a method (and give it its container's name).
