@@ -120,3 +120,27 @@ def test_a_lone_surrogate_keeps_text_lines_and_tree_in_step() -> None:
     assert document.position_at(document.text.index('"', 6) + 2) == (1, 8)
     document.apply_change("t", (1, 9), (1, 9))
     assert document.line_text(1) == 's = "\ud800"t'
+
+
+def test_nul_bytes_crlf_lone_cr_and_a_very_long_line_stay_as_the_client_sent_them() -> None:
+    long_line = "x = '" + "a" * 100_000 + "'"
+    text = "a = 1\r\nb = '\x00'\rc = 3\n" + long_line + "\n"
+    document = Document("file:///odd.py", text, language_id="python")
+    assert document.tree is not None
+    client = text
+    for start, end, new_text in [
+        ((0, 5), (0, 5), "\x00\x00"),
+        ((3, 50_000), (3, 50_002), "\r\n"),  # split the long line
+        ((1, 0), (2, 0), ""),  # join across the lone CR
+        ((0, 7), (1, 1), "\r"),  # a CR that meets an LF
+    ]:
+        begin = document.offset_at(*start)
+        finish = document.offset_at(*end)
+        client = client[:begin] + new_text + client[finish:]
+        document.apply_change(new_text, start, end)
+        assert document.text == client
+        lines = client.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        assert [document.line_text(i) for i in range(document.line_count)] == lines
+        tree = document.tree
+        assert tree is not None
+        assert str(tree.root_node) == fresh_sexp(client, document)
