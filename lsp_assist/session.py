@@ -70,6 +70,7 @@ class Session:
         self._ollama_completion: OllamaCompletion | None = None
         self._retiring: dict[asyncio.TimerHandle, OllamaBackend] = {}
         self._preloaded = False
+        self._route: tuple[Settings, bool, tuple[CompletionBackend, ...]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
         self.learning = WorkspaceLearning(
@@ -135,7 +136,14 @@ class Session:
         return self._ollama_completion
 
     def completion_route(self) -> Sequence[CompletionBackend]:
-        """The backends to try for a completion, in order."""
+        """The backends to try for a completion, in order (asked several times a keystroke:
+        kept until the settings or the model server's health change)."""
+        route = self._route
+        if route is None or route[0] is not self.settings or route[1] != self.health.reachable:
+            route = self._route = (self.settings, self.health.reachable, self._build_route())
+        return route[2]
+
+    def _build_route(self) -> tuple[CompletionBackend, ...]:
         choice = self.settings.completion.backend
         if choice == "offline":
             return (self._offline,)

