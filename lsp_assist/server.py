@@ -64,7 +64,7 @@ class AssistServer(LanguageServer):
             )
         )
 
-    def send_status(self, status: Status | dict[str, Any]) -> None:
+    def send_status(self, status: Status) -> None:
         send_status(self, status)
 
 

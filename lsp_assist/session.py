@@ -49,7 +49,7 @@ class Session:
         self,
         *,
         show_message: Callable[[str, str], None],
-        send_status: Callable[[Status | dict[str, Any]], None] = lambda status: None,
+        send_status: Callable[[Status], None] = lambda status: None,
         on_findings: Callable[[str], None] = lambda uri: None,
         review_progress: Callable[[], ReviewProgress] | None = None,
         state_dir: Path | None = None,

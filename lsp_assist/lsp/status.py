@@ -8,9 +8,9 @@ returns, and two hops of the loop put the status behind it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lsp_assist.status import Status, status_json
+from lsp_assist.status import Status
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 STATUS_NOTIFICATION = "lspAssist/status"
 
 
-def send_status(server: LanguageServer, status: Status | dict[str, Any]) -> None:
+def send_status(server: LanguageServer, status: Status) -> None:
     loop = asyncio.get_running_loop()
-    payload = status_json(status)
+    payload = status.to_json()
     loop.call_soon(loop.call_soon, server.protocol.notify, STATUS_NOTIFICATION, payload)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lsp_assist.config import ReviewSettings
 from lsp_assist.documents import Document
@@ -23,6 +22,7 @@ from lsp_assist.review.state import DocumentState, InFlight, ReviewProgress, Run
 from lsp_assist.review.store import Dismissals, ReviewCache, review_key
 from lsp_assist.review.unit_scan import UnitScan, units_of_text
 from lsp_assist.review.units import ReviewUnit
+from lsp_assist.status import Status
 from lsp_assist.uris import file_name_of_uri, path_of_uri
 from lsp_assist.workers import BackgroundWorker
 
@@ -41,7 +41,7 @@ class DocumentReviewer:
         dismissals: Dismissals,
         notifier: FaultNotifier,
         on_findings: Callable[[str], None],
-        on_status: Callable[[dict[str, Any]], None],
+        on_status: Callable[[Status], None],
         progress: Callable[[], ReviewProgress],
         cache_changed: Callable[[], None],
     ) -> None:
@@ -102,9 +102,7 @@ class DocumentReviewer:
                     f"Reviewing {name}: {done + 1}/{len(todo)} functions",
                     done * 100 // len(todo),
                 )
-                self._on_status(
-                    {"state": "reviewing", "uri": uri, "done": done, "total": len(todo)}
-                )
+                self._on_status(Status(state="reviewing", uri=uri, done=done, total=len(todo)))
                 try:
                     answer = await self._ask(document, state, unit, settings, stats)
                 except EditedMeanwhile:
@@ -113,7 +111,7 @@ class DocumentReviewer:
                     continue
                 except BackendError as exc:
                     log.warning("review failed: %s", exc)
-                    self._on_status({"state": "error", "message": exc.user_message()})
+                    self._on_status(Status(state="error", message=exc.user_message()))
                     self._notifier.report(exc, scope=f"review:{settings.model}")
                     break
                 if answer is None:
@@ -213,18 +211,18 @@ class DocumentReviewer:
 
     def _report(self, uri: str, stats: RunStats, total: int, elapsed_ms: float) -> None:
         self._on_status(
-            {
-                "state": "reviewed",
-                "uri": uri,
-                "findings": total,
-                "units": stats.units,
-                "calls": stats.calls,
-                "cached": stats.cached,
-                "invalid": stats.invalid,
-                "unanchored": stats.dropped_unanchored,
-                "ms": round(elapsed_ms, 1),
-                "backendMs": round(stats.backend_ms, 1),
-            }
+            Status(
+                state="reviewed",
+                uri=uri,
+                findings=total,
+                units=stats.units,
+                calls=stats.calls,
+                cached=stats.cached,
+                invalid=stats.invalid,
+                unanchored=stats.dropped_unanchored,
+                ms=round(elapsed_ms, 1),
+                backendMs=round(stats.backend_ms, 1),
+            )
         )
         log.info(
             "review uri=%s units=%d calls=%d cached=%d invalid=%d unanchored=%d noise=%d "

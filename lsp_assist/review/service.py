@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.config import ReviewSettings
@@ -41,6 +40,7 @@ from lsp_assist.review.state import (
 from lsp_assist.review.state_writes import StateWrites
 from lsp_assist.review.store import Dismissals, ReviewCache
 from lsp_assist.review.unit_scan import DocumentUnits
+from lsp_assist.status import Status
 from lsp_assist.workers import BackgroundWorker
 
 __all__ = ["ReviewProgress", "ReviewService", "RunStats", "Scope"]
@@ -58,7 +58,7 @@ class ReviewService:
         activity: CompletionActivity,
         notifier: FaultNotifier,
         on_findings: Callable[[str], None],
-        on_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        on_status: Callable[[Status], None] = lambda status: None,
         progress: Callable[[], ReviewProgress] = NoProgress,
         state_dir: Path | None = None,
         worker: BackgroundWorker | None = None,

@@ -55,7 +55,7 @@ async def rig(fake_ollama: FakeOllama) -> AsyncIterator[Rig]:
         route=route,
         settings=lambda: settings[-1],
         notifier=FaultNotifier(lambda severity, message: messages.append(message)),
-        on_status=lambda status: statuses.append(status),  # type: ignore[arg-type]
+        on_status=statuses.append,
         health=health,
     )
     yield Rig(engine, ollama, offline, messages, statuses, settings)

@@ -15,7 +15,7 @@ from lsp_assist.status import Status
 class Shown:
     def __init__(self) -> None:
         self.messages: list[tuple[str, str]] = []
-        self.statuses: list[Status | dict[str, object]] = []
+        self.statuses: list[Status] = []
 
     def show(self, severity: str, message: str) -> None:
         self.messages.append((severity, message))

@@ -19,6 +19,12 @@ export interface ServerStatus {
   done?: number;
   total?: number;
   findings?: number;
+  units?: number;
+  calls?: number;
+  cached?: number;
+  invalid?: number;
+  unanchored?: number;
+  ms?: number;
 }
 
 type Shown = 'starting' | 'ready' | 'generating' | 'offline' | 'reviewing' | 'error' | 'stopped';
