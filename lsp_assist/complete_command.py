@@ -31,6 +31,7 @@ from lsp_assist.errors import (
     StreamTruncated,
 )
 from lsp_assist.syntax import introduces_syntax_errors
+from lsp_assist.uris import uri_of_path
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def read_source(location: Location, stdin: TextIO) -> tuple[str, str]:
     try:
         # newline="": keep the file's line breaks as they are, as an editor would send them.
         with path.open(encoding="utf-8", newline="") as source:
-            return path.resolve().as_uri(), source.read()
+            return uri_of_path(path.resolve()), source.read()
     except FileNotFoundError:
         raise CompleteError(f"lsp-assist: no such file: {location.file}") from None
     except UnicodeDecodeError:

@@ -27,6 +27,7 @@ from rich.text import Text
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.languages import language_for
 from lsp_assist.lsp_client import LspClient, ServerGone
+from lsp_assist.uris import uri_of_path
 
 DEMO_PROJECT = Path(__file__).resolve().parent / "demo_project"
 DEMO_FILE = "bank.py"
@@ -83,8 +84,10 @@ class Results:
 
 
 def sample_scenario() -> Scenario:
-    files = {p.as_uri(): p.read_text(encoding="utf-8") for p in sorted(DEMO_PROJECT.glob("*.py"))}
-    uri = (DEMO_PROJECT / DEMO_FILE).as_uri()
+    files = {
+        uri_of_path(p): p.read_text(encoding="utf-8") for p in sorted(DEMO_PROJECT.glob("*.py"))
+    }
+    uri = uri_of_path(DEMO_PROJECT / DEMO_FILE)
     text = files[uri]
     start = text.index(DEMO_LINE)
     files[uri] = text[:start] + text[start + len(DEMO_LINE) :]
@@ -114,7 +117,7 @@ def file_scenario(path: Path, line: int | None) -> Scenario:
     offset = sum(len(ln) + 1 for ln in lines[:index]) + len(lines[index])
     indent = _next_indent(lines[index])
     keystrokes = ["\n" + indent, *_line_start(lines, index, indent)]
-    uri = path.resolve().as_uri()
+    uri = uri_of_path(path.resolve())
     title = f"{path}, typing after line {index + 1}"
     return Scenario(path.resolve().parent, {uri: text}, uri, offset, keystrokes, title)
 
@@ -177,7 +180,7 @@ class Demo:
             with self.console.status("starting the language server…"):
                 await self.client.start()
         try:
-            await self.client.initialize(scenario.root.as_uri(), options, INITIALIZE_TIMEOUT_S)
+            await self.client.initialize(uri_of_path(scenario.root), options, INITIALIZE_TIMEOUT_S)
             for uri, text in scenario.files.items():
                 self.client.open(uri, text, language_for(None, uri).name)
             offset = await self._type(scenario, scenario.offset, scenario.keystrokes, "typing")

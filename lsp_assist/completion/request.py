@@ -20,6 +20,7 @@ from lsp_assist.prompts.builder import build_fim_prompt
 from lsp_assist.prompts.templates import ContextFile, FimTemplate, detect_template
 from lsp_assist.prompts.window import PromptBudget, cut_window
 from lsp_assist.syntax import wants_multiline
+from lsp_assist.uris import file_name_of_uri
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def build_completion_request(
         "top_p": 0.9,
         "num_ctx": plan.num_ctx,
     }
-    path = document.uri.rsplit("/", 1)[-1]
+    path = file_name_of_uri(document.uri)
     if plan.template is not None:
         prompt = build_fim_prompt(
             plan.template,
