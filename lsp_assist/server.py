@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_assist import __version__
-from lsp_assist.lsp import commands, completion_items, configuration, text_sync
+from lsp_assist.lsp import commands, completion_items, configuration, text_sync, watched_files
 from lsp_assist.lsp.diagnostics import (
     DISMISS_COMMAND,
     EXPLAIN_COMMAND,
@@ -92,6 +92,11 @@ def build_server() -> AssistServer:
         root = session.root_path
         if root is not None and await asyncio.to_thread(Path.is_dir, root):
             session.learning.scan_in_background(root)
+        await watched_files.register(server)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(params: types.DidChangeWatchedFilesParams) -> None:
+        watched_files.did_change_watched_files(session, params)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:

@@ -265,6 +265,11 @@ class Session:
         self.review.document_closed(uri)
         self.learning.document_closed(uri)
 
+    def file_changed_on_disk(self, uri: str) -> None:
+        """Created, changed or deleted on disk, not by the editor (an open buffer wins)."""
+        if uri not in self.documents:
+            self.learning.file_changed_on_disk(uri)
+
     def context_files(self, current: TextView) -> list[ContextFile]:
         """Other open files of the same language, in a stable order (sorted by URI) so the
         head of the prompt, and so Ollama's prompt cache, stays the same while typing."""

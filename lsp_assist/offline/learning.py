@@ -123,6 +123,18 @@ class WorkspaceLearning:
         else:
             self._start_job(uri, ticket, self._forget, uri, ticket)
 
+    def file_changed_on_disk(self, uri: str) -> None:
+        """A workspace file was created, changed or deleted by something other than the editor
+        (`workspace/didChangeWatchedFiles`): learn what the disk says now. An open buffer is
+        the editor's and stays as it is."""
+        if uri in self._open:
+            return
+        path = path_of_uri(uri)
+        if path is None or not self._in_workspace(path):
+            return
+        ticket = self._latest[uri] = next(self._tickets)
+        self._start_job(uri, ticket, self._learn_from_disk, path, uri, ticket, True)
+
     def scan_in_background(self, root: Path) -> None:
         if self._scan is None:
             self._root = root

@@ -128,3 +128,46 @@ async def test_typing_through_an_offline_suggestion_keeps_the_rest_on_screen(
         assert await editor.ghost_text(uri, offset) == "items)"
         await editor.round_trip()
     assert ready_sources(editor) == ["offline", "type-through"]
+
+
+async def test_a_file_changed_on_disk_is_learnt_again_when_the_client_says_so(
+    tmp_path: Path, fake_ollama: FakeOllama
+) -> None:
+    orders = tmp_path / "orders.py"
+    orders.write_text(ORDERS)
+    registrations: list[types.RegistrationParams] = []
+    async with editor_session(
+        fake_ollama.url,
+        settings={"completion": {"backend": "offline"}},
+        root_uri=tmp_path.as_uri(),
+    ) as editor:
+
+        @editor.client.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def on_register(params: types.RegistrationParams) -> None:
+            registrations.append(params)
+
+        async def learnt() -> None:
+            while not any(getattr(s, "state", None) == "learnt" for s in editor.statuses):
+                await editor.client.wait_for_notification("lspAssist/status")
+
+        await asyncio.wait_for(learnt(), 20)
+        uri = editor.open("basket.py", NEW)
+        assert await editor.ghost_text(uri, CURSOR) == "st(items)"
+        # A checkout rewrites the file: `tuple` where it said `list`.
+        orders.write_text(ORDERS.replace("list(items)", "tuple(items)"))
+        editor.client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=orders.as_uri(), type=types.FileChangeType.Changed)]
+            )
+        )
+        # The relearn runs in the background: ask (in a fresh buffer each time, so no cached
+        # suggestion answers) until it shows; each ask is a round trip.
+        seen = []
+        for attempt in range(200):
+            fresh = editor.open(f"basket{attempt}.py", NEW)
+            seen.append(await editor.ghost_text(fresh, CURSOR))
+            if seen[-1] != "st(items)":
+                break
+    assert seen[-1] is None  # `li` no longer starts anything the workspace repeats
+    (registration,) = [r for p in registrations for r in p.registrations]
+    assert registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
