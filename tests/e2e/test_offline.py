@@ -160,12 +160,16 @@ async def test_a_file_changed_on_disk_is_learnt_again_when_the_client_says_so(
                 changes=[types.FileEvent(uri=orders.as_uri(), type=types.FileChangeType.Changed)]
             )
         )
-        # The relearn runs in the background: ask (in a fresh buffer each time, so no cached
-        # suggestion answers) until it shows; each ask is a round trip.
+        # The relearn runs in the background: ask until it shows, each time in the buffer
+        # closed and opened again (so no cached suggestion answers and nothing else changes
+        # what was learnt); each ask is a round trip.
         seen = []
-        for attempt in range(200):
-            fresh = editor.open(f"basket{attempt}.py", NEW)
-            seen.append(await editor.ghost_text(fresh, CURSOR))
+        for _ in range(200):
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+            uri = editor.open("basket.py", NEW)
+            seen.append(await editor.ghost_text(uri, CURSOR))
             if seen[-1] != "st(items)":
                 break
     assert seen[-1] is None  # `li` no longer starts anything the workspace repeats
