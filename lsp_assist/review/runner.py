@@ -14,6 +14,7 @@ from collections.abc import Callable
 from lsp_assist.config import ReviewSettings
 from lsp_assist.documents import Document
 from lsp_assist.errors import BackendError, FaultNotifier
+from lsp_assist.review.callees import SymbolLookup, callee_signatures
 from lsp_assist.review.git_base import head_text
 from lsp_assist.review.model_call import EditedMeanwhile, ModelCalls, review_options
 from lsp_assist.review.placing import place_answer
@@ -44,7 +45,9 @@ class DocumentReviewer:
         on_status: Callable[[Status], None],
         progress: Callable[[], ReviewProgress],
         cache_changed: Callable[[], None],
+        callees: SymbolLookup = lambda name: (),
     ) -> None:
+        self._callees = callees
         self._worker = worker
         self._model = model
         self._cache = cache
@@ -88,7 +91,7 @@ class DocumentReviewer:
             unit = scan.named(wanted.name) if scan is not None else None
             if scan is None or unit is None:
                 continue  # gone meanwhile
-            key = self._key(unit, scan.context, settings)
+            key = self._key(unit, self._context(scan.context, unit), settings)
             answer = self._cache.get(key)
             if answer is not None:
                 stats.cached += 1
@@ -146,7 +149,7 @@ class DocumentReviewer:
                 unit,
                 path=file_name_of_uri(document.uri),
                 language=document.language.name,
-                context=scan.context,
+                context=self._context(scan.context, unit),
                 settings=settings,
                 in_flight=in_flight,
                 stats=stats,
@@ -199,6 +202,14 @@ class DocumentReviewer:
             return units
         before = {u.name: u.fingerprint for u in committed}
         return [u for u in units if before.get(u.name) != u.fingerprint]
+
+    def _context(self, file_context: str, unit: ReviewUnit) -> str:
+        """The file's imports, then what the workspace says its callees are."""
+        callees = callee_signatures(unit, self._callees)
+        if not callees:
+            return file_context
+        block = f"Signatures of what it calls, as the workspace defines them:\n{callees}"
+        return f"{file_context}\n\n{block}" if file_context else block
 
     def _key(self, unit: ReviewUnit, context: str, settings: ReviewSettings) -> str:
         return review_key(

@@ -24,6 +24,7 @@ from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.config import ReviewSettings
 from lsp_assist.documents import Document
 from lsp_assist.errors import FaultNotifier
+from lsp_assist.review.callees import SymbolLookup
 from lsp_assist.review.finding_actions import FindingActions
 from lsp_assist.review.findings import PlacedFinding
 from lsp_assist.review.following import follow_edit, follow_replacement
@@ -62,6 +63,7 @@ class ReviewService:
         progress: Callable[[], ReviewProgress] = NoProgress,
         state_dir: Path | None = None,
         worker: BackgroundWorker | None = None,
+        callees: SymbolLookup = lambda name: (),
     ) -> None:
         self._settings = settings
         self._document = document
@@ -82,6 +84,7 @@ class ReviewService:
             on_status=on_status,
             progress=progress,
             cache_changed=self._writes.cache_changed,
+            callees=callees,
         )
         self._actions = FindingActions(
             model=model, dismissals=self.dismissals, writes=self._writes, notifier=notifier

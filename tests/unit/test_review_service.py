@@ -16,6 +16,7 @@ import pytest
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.config import ReviewSettings
+from lsp_assist.context.tags import Symbol
 from lsp_assist.documents import MAX_ANALYSED_CHARS, Document
 from lsp_assist.errors import FaultNotifier
 from lsp_assist.review.service import ReviewService
@@ -83,6 +84,7 @@ class Session:
         self.messages: list[str] = []
         self.blockers: list[BlockedWorker] = []
         self.activity = CompletionActivity()
+        self.workspace: dict[str, list[Symbol]] = {}
         self.review = ReviewService(
             backend=lambda: self.backend,
             settings=lambda: self.settings,
@@ -92,6 +94,7 @@ class Session:
             on_findings=self.published.append,
             state_dir=state_dir,
             worker=worker,
+            callees=lambda name: self.workspace.get(name, []),
         )
 
     def open(self, text: str, name: str = "bank.py", language_id: str = "python") -> str:
@@ -425,3 +428,34 @@ async def test_the_answer_cache_is_not_written_on_the_loop(
     blocker.release()
     await flushed
     assert len(json.loads((tmp_path / "state" / "review-cache.json").read_text())) == 3
+
+
+async def test_a_reviewed_function_carries_the_signatures_of_what_it_calls(
+    session: Session, fake_ollama: FakeOllama
+) -> None:
+    session.workspace["audit"] = [
+        Symbol(
+            name="audit",
+            kind="function",
+            container="",
+            signature="def audit(account: str, amount: Decimal) -> None:",
+            doc="Raises PermissionError for frozen accounts.",
+            path="bank/audit.py",
+            line=3,
+            end_line=9,
+        )
+    ]
+    text = BANK.replace(
+        "        balance = self.balances[account]",
+        "        audit(account, amount)\n        balance = self.balances[account]",
+    )
+    uri = session.open(text)
+    await session.review.request(uri, "changed")
+    (withdraw,) = review_calls(fake_ollama, "withdraw")
+    prompt = withdraw.body["messages"][-1]["content"]
+    assert (
+        "bank/audit.py: def audit(account: str, amount: Decimal) -> None:"
+        "  # Raises PermissionError for frozen accounts." in prompt
+    )
+    (deposit,) = review_calls(fake_ollama, "deposit")
+    assert "audit" not in deposit.body["messages"][-1]["content"]  # it does not call it
