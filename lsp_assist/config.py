@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -83,10 +83,23 @@ class ReviewSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    enabled: bool = True
+    """Put context from the workspace (other files' definitions and similar code) in prompts.
+    Secret files (`.env`, keys, credential stores) are never used, and secret-looking values
+    (keys, tokens, passwords) are replaced by a placeholder in everything sent to a model."""
+    exclude: tuple[str, ...] = ()
+    """Files never used as context, as gitignore-like globs: a glob without "/" matches any
+    file or folder name ("*.min.js", "fixtures"); one with "/" matches from the workspace root
+    ("src/generated/**"); a trailing "/" means a folder and everything in it."""
+
+
+@dataclass(frozen=True)
 class Settings:
     ollama: OllamaSettings = field(default_factory=OllamaSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
 
 
 _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))*$")
@@ -137,6 +150,9 @@ def _coerce(expected: Any, value: Any) -> tuple[bool, Any]:
         ) else value
     if expected is str:
         return isinstance(value, str), value
+    if get_origin(expected) is tuple:  # tuple[str, ...]: a JSON array of strings
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        return ok, tuple(value) if ok else value
     choices = get_args(expected)
     if choices:
         return value in choices, value
@@ -184,6 +200,7 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
             CompletionSettings, raw.get("completion"), "completion", problems
         ),
         review=_parse_section(ReviewSettings, raw.get("review"), "review", problems),
+        context=_parse_section(ContextSettings, raw.get("context"), "context", problems),
     )
     return settings, problems
 

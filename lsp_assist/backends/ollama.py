@@ -19,6 +19,7 @@ import httpx
 import ollama
 import pydantic
 
+from lsp_assist.context.secrets import redact_secrets
 from lsp_assist.errors import (
     BackendError,
     BackendTimeout,
@@ -32,6 +33,13 @@ from lsp_assist.errors import (
 from lsp_assist.positions import without_lone_surrogates
 
 log = logging.getLogger(__name__)
+
+
+def outgoing_text(text: str) -> str:
+    """Text as it may leave for Ollama: valid UTF-8 (lone surrogates replaced) and with
+    secret-looking values (keys, tokens, passwords) replaced by a placeholder. Every prompt,
+    suffix and chat message goes through here: context, the current window and reviews."""
+    return redact_secrets(without_lone_surrogates(text))
 
 
 @dataclass(frozen=True)
@@ -207,11 +215,11 @@ class OllamaBackend:
         if raw:
             kwargs["raw"] = True
         else:
-            kwargs["suffix"] = without_lone_surrogates(suffix or "")
+            kwargs["suffix"] = outgoing_text(suffix or "")
         try:
             chunks = await self._client.generate(
                 model=model,
-                prompt=without_lone_surrogates(prompt),
+                prompt=outgoing_text(prompt),
                 stream=True,
                 options=dict(options),
                 keep_alive=self.keep_alive,
@@ -265,10 +273,7 @@ class OllamaBackend:
         try:
             chunks = await self._client.chat(
                 model=model,
-                messages=[
-                    {**m, "content": without_lone_surrogates(m.get("content", ""))}
-                    for m in messages
-                ],
+                messages=[{**m, "content": outgoing_text(m.get("content", ""))} for m in messages],
                 stream=True,
                 format=dict(format) if format is not None else None,
                 options=dict(options),
