@@ -1,0 +1,143 @@
+"""The context block stays the same object while typing, and is recomputed when the cursor
+enters another statement or a definition it shows changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsp_assist.context.engine import ContextEngine
+from lsp_assist.context.tags import Import
+from lsp_assist.documents import Document
+from lsp_assist.prompts.templates import ContextFile
+
+from .tag_index import MemoryIndex, symbol, tags
+
+TEXT = (
+    "from pkg.net import send\n"
+    "from pkg.store import save\n"
+    "\n"
+    "\n"
+    "def run(request):\n"
+    "    answer = send(request)\n"
+    "    save(answer)\n"
+)
+SEND = symbol("pkg/net.py", "send", 3, signature="def send(request: Request) -> Response:")
+SAVE = symbol("pkg/store.py", "save", 8, signature="def save(answer: Response) -> None:")
+MAIN = tags(
+    "main.py",
+    [symbol("main.py", "run", 4, signature="def run(request):", end_line=6)],
+    [Import("pkg.net", "send", "send"), Import("pkg.store", "save", "save")],
+)
+
+
+def workspace() -> MemoryIndex:
+    return MemoryIndex([tags("pkg/net.py", [SEND]), tags("pkg/store.py", [SAVE]), MAIN])
+
+
+def typed(document: Document, text: str) -> int:
+    """Types `text` at the end of the document, one character at a time; the cursor after."""
+    for char in text:
+        end = len(document.text)
+        document.replace(end, end, char)
+    return len(document.text)
+
+
+def test_typing_along_a_line_returns_the_same_tuple_object() -> None:
+    document = Document("file:///w/main.py", TEXT + "    print(send(", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    first = engine.context_for(document.snapshot(), len(document.text), [], index)
+    assert any("def send(" in f.text for f in first)
+    answers = []
+    for char in "request, timeout=3, retries=2":
+        offset = typed(document, char)
+        answers.append(engine.context_for(document.snapshot(), offset, [], index))
+    assert all(answer is first for answer in answers)
+    assert engine.stats.recomputed == 1
+
+
+def test_finishing_a_call_that_resolves_recomputes_once() -> None:
+    document = Document("file:///w/main.py", TEXT + "    ", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    before = engine.context_for(document.snapshot(), len(document.text), [], index)
+    offset = typed(document, "save")
+    assert engine.context_for(document.snapshot(), offset, [], index) is before
+    offset = typed(document, "(")
+    after = engine.context_for(document.snapshot(), offset, [], index)
+    assert [f.path for f in after][-1] == "pkg/store.py"  # the callee now comes last
+    offset = typed(document, "answer")
+    assert engine.context_for(document.snapshot(), offset, [], index) is after
+
+
+def test_moving_to_another_statement_recomputes() -> None:
+    text = TEXT + "\n\ndef other(x):\n    y = x + 1\n    return y\n"
+    document = Document("file:///w/main.py", text, language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    in_run = engine.context_for(document.snapshot(), text.index("send(request)") + 5, [], index)
+    in_other = engine.context_for(document.snapshot(), text.index("y = x"), [], index)
+    assert any("def send(" in f.text for f in in_run)
+    assert in_other == ()
+    assert engine.stats.recomputed == 2
+
+
+def test_a_new_line_in_the_same_statement_with_nothing_new_keeps_the_object() -> None:
+    document = Document("file:///w/main.py", TEXT + "    result = send(", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    first = engine.context_for(document.snapshot(), len(document.text), [], index)
+    offset = typed(document, "\n        request,\n        ")
+    assert engine.context_for(document.snapshot(), offset, [], index) is first
+
+
+def test_a_changed_definition_that_the_context_shows_recomputes_it() -> None:
+    document = Document("file:///w/main.py", TEXT + "    send(", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    offset = len(document.text)
+    first = engine.context_for(document.snapshot(), offset, [], index)
+    changed = symbol("pkg/net.py", "send", 3, signature="def send(request, *, retries: int):")
+    index.put(tags("pkg/net.py", [changed]))
+    second = engine.context_for(document.snapshot(), offset, [], index)
+    assert second is not first
+    assert ContextFile("pkg/net.py", "def send(request, *, retries: int):\n    ...\n") in second
+
+
+def test_changes_elsewhere_in_the_workspace_keep_the_object() -> None:
+    document = Document("file:///w/main.py", TEXT + "    send(", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    offset = len(document.text)
+    first = engine.context_for(document.snapshot(), offset, [], index)
+    index.put(tags("pkg/unrelated.py", [symbol("pkg/unrelated.py", "other")]))
+    moved = symbol("pkg/net.py", "send", 9, signature=SEND.signature)  # lines above it added
+    index.put(tags("pkg/net.py", [symbol("pkg/net.py", "helper", 1), moved]))
+    assert engine.context_for(document.snapshot(), offset, [], index) is first
+    assert engine.stats.recomputed == 1
+
+
+def test_an_equal_recomputation_answers_the_previous_object() -> None:
+    document = Document("file:///w/main.py", TEXT + "    send(", language_id="python")
+    engine, index = ContextEngine(Path("/w")), workspace()
+    first = engine.context_for(document.snapshot(), len(document.text), [], index)
+    document.replace(0, 0, "\n")  # every line moves down: another statement line
+    second = engine.context_for(document.snapshot(), len(document.text), [], index)
+    assert second is first
+    assert engine.stats.unchanged == 1
+
+
+def test_a_recently_edited_region_of_the_file_is_similar_code() -> None:
+    region = "".join(
+        f"def total_{i}(order, catalog):\n    return sum(catalog.price(item) for item in order)\n"
+        for i in range(3)
+    )
+    text = region + "\n" * 120 + "def invoice(order, catalog):\n    lines = [catalog.price("
+    document = Document("file:///w/main.py", text, language_id="python")
+    engine = ContextEngine(Path("/w"))
+    assert engine.context_for(document.snapshot(), len(text), [], None) == ()
+    engine.note_edit(document.uri, 2)
+    offset = typed(document, ")]\n\n\ndef again(order, catalog):\n    return catalog.price(")
+    files = engine.context_for(document.snapshot(), offset, [], None)  # another statement
+    assert len(files) == 1 and "def total_0(order, catalog):" in files[0].text
+
+
+def test_documents_outside_the_workspace_are_named_by_their_file_name() -> None:
+    engine = ContextEngine(Path("/w"))
+    assert engine.path_of("file:///w/pkg/net.py") == "pkg/net.py"
+    assert engine.path_of("file:///elsewhere/net.py") == "net.py"
+    assert engine.path_of("untitled:Untitled-1") == "untitled:Untitled-1"
