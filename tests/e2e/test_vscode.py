@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import pytest
 
@@ -316,8 +316,11 @@ def test_extension_settings_mirror_the_server_settings() -> None:
         cls = section.default_factory  # type: ignore[misc]
         hints = get_type_hints(cls)
         for field in dataclasses.fields(cls):
-            choices = list(get_args(hints[field.name])) or None
-            server[f"{section.name}.{field.name}"] = (field.default, choices)
+            hint = hints[field.name]
+            choices = list(get_args(hint)) if get_origin(hint) is Literal else None
+            # JSON has no tuples: a tuple setting's default is an array in the manifest.
+            default = list(field.default) if isinstance(field.default, tuple) else field.default
+            server[f"{section.name}.{field.name}"] = (default, choices)
     extension = {key: (spec["default"], spec.get("enum")) for key, spec in contributed.items()}
     assert extension == server
 
