@@ -1,10 +1,9 @@
-"""An index of the workspace's definitions — functions, methods, classes — for completion items.
+"""The offline engine's completion items: the workspace's definitions, read from the index.
 
-Each file's definitions are found with one tree-sitter query per language that captures the
-definition node types of its grammar (`function_definition`, `method_declaration`,
-`function_item`, …). A definition's name comes from the node's `name` field, or for C/C++ from
-the innermost `declarator`; its signature is the source text as written up to the body
-(`def price(self, discount=0.0)`, `func (p *Point) Move(dx int) error`), on one line.
+There is one walker (`context.extract.extract_tags`) and one store (`context.index
+.WorkspaceIndex`); `DefinitionIndex` is a view of that store in the engine's terms — URIs and
+`Definition` items. Given the session's shared index it only reads it; built without one (a
+standalone engine, the tests) it keeps a private index that its own updates feed.
 
 `complete_identifier` offers the definitions whose name starts with what was typed (ignoring
 case): those of the file being edited first, then by name.
@@ -12,251 +11,114 @@ case): those of the file being edited first, then by name.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import heapq
 from dataclasses import dataclass
-from functools import cache
 
 import tree_sitter
 
+from lsp_assist.context.extract import (
+    CONTAINER_TYPES,
+    FUNCTION_VALUES,
+    definition_name_node,
+    extract_tags,
+    go_receiver_type,
+)
+from lsp_assist.context.index import WorkspaceIndex
+from lsp_assist.context.tags import FileTags, Symbol
 from lsp_assist.languages import LANGUAGES, LanguageSpec
-from lsp_assist.positions import utf8
 
-MAX_SIGNATURE = 200
-
-_FUNCTION, _METHOD, _CLASS = "function", "method", "class"
-
-# Per language: definition node type → what it defines ("function", "method", "class"); the
-# facts live in the language registry.
-DEFINITION_TYPES: dict[str, Mapping[str, str]] = {
-    name: spec.definitions for name, spec in LANGUAGES.items() if spec.definitions
-}
-
-# Ancestors that make a function a method (and give it its container's name).
-CONTAINER_TYPES = frozenset(
-    {
-        "class_definition",
-        "class_declaration",
-        "abstract_class_declaration",
-        "interface_declaration",
-        "impl_item",
-        "trait_item",
-        "class_specifier",
-        "struct_specifier",
-        "enum_declaration",
-        "record_declaration",
-    }
-)
-FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"})
-_NAME_TYPES = frozenset(
-    {"identifier", "field_identifier", "type_identifier", "destructor_name", "operator_name"}
-)
+__all__ = [
+    "CONTAINER_TYPES",
+    "FUNCTION_VALUES",
+    "Definition",
+    "DefinitionIndex",
+    "definition_name_node",
+    "find_definitions",
+    "go_receiver_type",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Definition:
     name: str
     kind: str
-    """"function", "method" or "class"."""
+    """"function", "method", "class" or "constant"."""
     signature: str
     uri: str
     line: int
     """0-based line of the definition's start."""
     container: str = ""
     """The enclosing class (or impl, receiver type) of a method."""
+    doc: str = ""
+
+    @classmethod
+    def of(cls, symbol: Symbol, uri: str) -> Definition:
+        # An item's detail is one line: Python's header colon is the body's, not the name's.
+        signature = symbol.signature.removesuffix(":")
+        return cls(
+            symbol.name, symbol.kind, signature, uri, symbol.line, symbol.container, symbol.doc
+        )
 
 
 class DefinitionIndex:
-    """Copy on write: an update replaces the file map, so that a reader on another thread
-    iterates a map that never changes under it (2,000 files: a copy costs ~20 µs)."""
+    """Definitions by URI, over a `WorkspaceIndex` (the session's, or a private one)."""
 
-    def __init__(self) -> None:
-        self._by_file: dict[str, list[Definition]] = {}
+    def __init__(self, index: WorkspaceIndex | None = None) -> None:
+        self.index = index if index is not None else WorkspaceIndex()
 
     def update_file(self, uri: str, text: str, language: LanguageSpec) -> None:
-        grammar = language.grammar
-        if grammar is None:
-            self.remove_file(uri)
-            return
-        source = utf8(text)
-        tree = tree_sitter.Parser(grammar).parse(source)
-        self.update_tree(uri, tree, source, language.name)
+        self.index.index_text(self.index.key_of(uri), text, language)
 
     def update_tree(
-        self, uri: str, tree: tree_sitter.Tree, source: bytes, language_name: str
+        self, uri: str, tree: tree_sitter.Tree, source: bytes, language: LanguageSpec
     ) -> None:
         """Indexes an already parsed file (the engine parses once for tokens and this)."""
-        self.set_file(uri, find_definitions(tree, source, language_name, uri))
+        self.index.update(extract_tags(tree, source, language, self.index.key_of(uri)))
 
     def set_file(self, uri: str, definitions: list[Definition]) -> None:
-        """The definitions of one file, found already (`find_definitions`)."""
-        by_file = dict(self._by_file)
-        if definitions:
-            by_file[uri] = definitions
-        else:
-            by_file.pop(uri, None)
-        self._by_file = by_file
+        """Kept for engines that still find definitions themselves (`find_definitions`); an
+        engine with a tree should call `update_tree`, which keeps docs and imports too."""
+        key = self.index.key_of(uri)
+        if not definitions:
+            self.index.remove(key)
+            return
+        old = self.index.file(key)
+        language = old.language if old is not None else ""
+        symbols = tuple(
+            Symbol(d.name, d.kind, d.container, d.signature, d.doc, key, d.line, d.line)
+            for d in definitions
+        )
+        self.index.update(FileTags(key, language, symbols, ()))
 
     def remove_file(self, uri: str) -> None:
-        if uri in self._by_file:
-            self.set_file(uri, [])
+        self.index.remove(self.index.key_of(uri))
 
     def definitions_in(self, uri: str) -> list[Definition]:
-        return list(self._by_file.get(uri, []))
+        tags = self.index.file(self.index.key_of(uri))
+        return [Definition.of(s, uri) for s in tags.symbols] if tags is not None else []
 
     def complete_identifier(self, prefix: str, uri: str = "", limit: int = 50) -> list[Definition]:
         """Definitions whose name starts with `prefix` (any case): same file first, then by
         name."""
-        wanted = prefix.lower()
-        matches = [
-            definition
-            for definitions in self._by_file.values()  # a map no writer changes (see above)
-            for definition in definitions
-            if definition.name.lower().startswith(wanted)
-        ]
-        matches.sort(key=lambda d: (d.uri != uri, d.name.lower(), d.name, d.uri, d.line))
-        return matches[:limit]
+        here = self.index.key_of(uri) if uri else ""
+        found = heapq.nsmallest(
+            limit,
+            (
+                symbol
+                for name in self.index.names_starting(prefix)
+                for symbol in self.index.symbols_named(name)
+            ),
+            key=lambda s: (s.path != here, s.name.lower(), s.name, s.path, s.line),
+        )
+        return [Definition.of(s, self.index.uri_of(s.path)) for s in found]
 
 
 def find_definitions(
     tree: tree_sitter.Tree, source: bytes, language_name: str, uri: str = ""
 ) -> list[Definition]:
-    """The definitions in one parsed file, in source order."""
-    query = _definition_query(language_name)
-    if query is None:
+    """The definitions in one parsed file, in source order (from `extract_tags`)."""
+    language = LANGUAGES.get(language_name)
+    if language is None:
         return []
-    kinds = DEFINITION_TYPES[language_name]
-    nodes = tree_sitter.QueryCursor(query).captures(tree.root_node).get("definition", [])
-    found: list[Definition] = []
-    seen: set[tuple[str, str]] = set()
-    for node in sorted(nodes, key=lambda n: n.start_byte):
-        definition = _definition_of(node, kinds[node.type], source, language_name, uri)
-        if definition is not None and (definition.name, definition.signature) not in seen:
-            seen.add((definition.name, definition.signature))
-            found.append(definition)
-    return found
-
-
-@cache
-def _definition_query(language_name: str) -> tree_sitter.Query | None:
-    from lsp_assist.languages import language_for
-
-    grammar = language_for(language_name).grammar
-    types = DEFINITION_TYPES.get(language_name)
-    if grammar is None or not types:
-        return None
-    # Only the types this grammar has: a query naming an unknown type does not compile.
-    present = [t for t in types if grammar.id_for_node_kind(t, True) is not None]
-    return tree_sitter.Query(grammar, " ".join(f"({t}) @definition" for t in present))
-
-
-def _definition_of(
-    node: tree_sitter.Node, kind: str, source: bytes, language_name: str, uri: str
-) -> Definition | None:
-    if node.type == "variable_declarator":
-        value = node.child_by_field_name("value")
-        if value is None or value.type not in FUNCTION_VALUES:
-            return None
-    if (
-        node.type in ("struct_specifier", "class_specifier")
-        and node.child_by_field_name("body") is None
-    ):
-        return None  # `struct point p;` uses a type, it does not define one
-    name_node = _name_node(node)
-    if name_node is None:
-        return None
-    if node.type == "field_declaration" and not _declares_function(node):
-        return None
-    name, qualifier = _split_qualified(_text(source, name_node))
-    container = qualifier or _container_name(node, source)
-    if kind == _FUNCTION and container:
-        kind = _METHOD
-    return Definition(
-        name=name,
-        kind=kind,
-        signature=_signature(node, source, language_name),
-        uri=uri,
-        line=node.start_point[0],
-        container=container,
-    )
-
-
-def _name_node(node: tree_sitter.Node) -> tree_sitter.Node | None:
-    name = node.child_by_field_name("name")
-    if name is not None:
-        return name
-    # C and C++: the name sits inside nested declarators (pointer, function, reference…).
-    declarator = node.child_by_field_name("declarator")
-    while declarator is not None and declarator.type not in _NAME_TYPES:
-        if declarator.type in ("qualified_identifier", "template_function"):
-            return declarator
-        declarator = declarator.child_by_field_name("declarator")
-    return declarator
-
-
-definition_name_node = _name_node  # for review units, which name functions the same way
-
-
-def _declares_function(node: tree_sitter.Node) -> bool:
-    declarator = node.child_by_field_name("declarator")
-    while declarator is not None:
-        if declarator.type == "function_declarator":
-            return True
-        declarator = declarator.child_by_field_name("declarator")
-    return False
-
-
-def _split_qualified(text: str) -> tuple[str, str]:
-    """`Shape::area` → ("area", "Shape"); `M.add`, `obj:method` (Lua) likewise."""
-    parts = re.split(r"::|[.:]", text)
-    return parts[-1], ".".join(parts[:-1])
-
-
-def go_receiver_type(receiver: str) -> str:
-    """`(p *Point)` → Point; `(s *Stack[T])` → Stack (not its type parameter)."""
-    words = re.findall(r"\w+", re.sub(r"\[.*?\]", "", receiver))
-    return words[-1] if words else ""
-
-
-def _container_name(node: tree_sitter.Node, source: bytes) -> str:
-    if node.type == "method_declaration" and (receiver := node.child_by_field_name("receiver")):
-        return go_receiver_type(_text(source, receiver))
-    parent = node.parent
-    while parent is not None:
-        if parent.type in DEFINITION_TYPES_FUNCTIONS:
-            return ""  # a function nested in a function is not a method
-        if parent.type in CONTAINER_TYPES:
-            named = parent.child_by_field_name("name") or parent.child_by_field_name("type")
-            return _text(source, named) if named is not None else "?"
-        parent = parent.parent
-    return ""
-
-
-DEFINITION_TYPES_FUNCTIONS = frozenset(
-    t for types in DEFINITION_TYPES.values() for t, k in types.items() if k != _CLASS
-) | frozenset({"arrow_function", "function_expression"})
-
-
-def _signature(node: tree_sitter.Node, source: bytes, language_name: str) -> str:
-    """The definition as written up to its body, on one line."""
-    end = node.end_byte
-    body = node.child_by_field_name("body")
-    if body is not None:
-        end = body.start_byte
-    elif language_name == "lua" and (parameters := node.child_by_field_name("parameters")):
-        end = parameters.end_byte  # a Lua function without a body still ends with `end`
-    start = node.start_byte
-    if node.type == "variable_declarator" and (value := node.child_by_field_name("value")):
-        body = value.child_by_field_name("body")  # `const mul = (a, b) =>` up to its body
-        end = body.start_byte if body is not None else value.end_byte
-    if node.type in ("type_spec", "variable_declarator") and node.parent is not None:
-        start = node.parent.start_byte  # include the `type` / `const` keyword
-    text = source[start:end].decode("utf-8", "replace")
-    if body is None:
-        text = text.split("{", 1)[0]
-    text = " ".join(text.split()).rstrip(" {:;=")
-    return text[:MAX_SIGNATURE]
-
-
-def _text(source: bytes, node: tree_sitter.Node) -> str:
-    return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+    tags = extract_tags(tree, source, language, uri)
+    return [Definition.of(s, uri) for s in tags.symbols]
