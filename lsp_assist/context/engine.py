@@ -36,6 +36,7 @@ from lsp_assist.context.retrieval import (
     resolve_definitions,
     similar_snippets,
 )
+from lsp_assist.context.secrets import excluded, is_secret_path
 from lsp_assist.context.tags import FileTags, Symbol
 from lsp_assist.documents import TextView
 from lsp_assist.prompts.templates import ContextFile
@@ -83,11 +84,14 @@ class ContextEngine:
 
     root: Path | None = None
     budget: int = DEFAULT_BUDGET
+    exclude: tuple[str, ...] = ()
+    """`context.exclude` globs: files never shown, as definitions or as similar code."""
     stats: ContextStats = field(default_factory=ContextStats)
     _cache: OrderedDict[str, _Cached] = field(default_factory=OrderedDict)
     _windows: dict[str, tuple[int, str, CodeWindows]] = field(default_factory=dict)
     _recent: OrderedDict[tuple[str, int], int] = field(default_factory=OrderedDict)
     _paths: dict[str, str] = field(default_factory=dict)
+    _privacy: dict[str, bool] = field(default_factory=dict)
 
     def context_for(
         self,
@@ -121,7 +125,8 @@ class ContextEngine:
         names = names_at(snapshot, offset)
         definitions: tuple[Definition, ...] = ()
         if index is not None:
-            definitions = resolve_definitions(index, current, names, local)
+            found = resolve_definitions(index, current, names, local)
+            definitions = tuple(d for d in found if not self._private(d[1].path))
         owner = enclosing_class(current, line, names.class_name)
         statement_key = (
             names.statement_line,
@@ -150,6 +155,14 @@ class ContextEngine:
         while len(self._cache) > MAX_REMEMBERED:
             self._cache.popitem(last=False)
         return files
+
+    def _private(self, location: str) -> bool:
+        """A secret file, or one the user's `context.exclude` leaves out."""
+        known = self._privacy.get(location)
+        if known is None:
+            known = is_secret_path(location) or excluded(location, self.exclude)
+            self._privacy[location] = known
+        return known
 
     def prepare(self, view: TextView) -> None:
         """Cuts an open buffer into windows of similar code now (about 5 ms for 2,000 lines;
@@ -198,6 +211,8 @@ class ContextEngine:
         buffers: list[CodeWindows] = []
         views = {snapshot.uri: snapshot}
         for view in sorted(open_documents, key=lambda v: v.uri):
+            if self._private(self.path_of(view.uri)) or self._private(view.uri):
+                continue  # never read, even when open
             views.setdefault(view.uri, view)
             if view.uri != snapshot.uri and family(view.language.name) == kin:
                 buffers.append(self._windows_of(view))

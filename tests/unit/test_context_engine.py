@@ -141,3 +141,28 @@ def test_documents_outside_the_workspace_are_named_by_their_file_name() -> None:
     assert engine.path_of("file:///w/pkg/net.py") == "pkg/net.py"
     assert engine.path_of("file:///elsewhere/net.py") == "net.py"
     assert engine.path_of("untitled:Untitled-1") == "untitled:Untitled-1"
+
+
+SIMILAR = (
+    "def total(order, catalog):\n    return sum(catalog.price(item) for item in order.items)\n"
+)
+
+
+def test_secret_and_excluded_buffers_are_never_similar_code_even_when_open() -> None:
+    text = "def invoice(order, catalog):\n    lines = [catalog.price(item) for item in order"
+    current = Document("file:///w/main.py", text, language_id="python").snapshot()
+    shown = Document("file:///w/billing.py", SIMILAR, language_id="python").snapshot()
+    hidden = [
+        Document("file:///w/.env.py", SIMILAR, language_id="python").snapshot(),
+        Document("file:///w/gen/billing.py", SIMILAR, language_id="python").snapshot(),
+    ]
+    engine = ContextEngine(Path("/w"), exclude=("gen/",))
+    files = engine.context_for(current, len(text), [*hidden, shown], None)
+    assert [f.path for f in files] == ["billing.py"]
+
+
+def test_definitions_in_excluded_files_are_left_out() -> None:
+    document = Document("file:///w/main.py", TEXT + "    send(", language_id="python")
+    engine = ContextEngine(Path("/w"), exclude=("pkg/net.py",))
+    files = engine.context_for(document.snapshot(), len(document.text), [], workspace())
+    assert "pkg/net.py" not in [f.path for f in files]
