@@ -181,7 +181,7 @@ def _line_end(text: str, at: int) -> int:
 
 def _word_end(text: str, cursor: int) -> int:
     """The cursor's offset when a word ends right there (being typed), else -1."""
-    if cursor > 0 and (text[cursor - 1].isalnum() or text[cursor - 1] in "_$"):
+    if 0 < cursor <= len(text) and (text[cursor - 1].isalnum() or text[cursor - 1] in "_$"):
         return cursor
     return -1
 

@@ -106,7 +106,8 @@ class ContextEngine:
         language = snapshot.language.name
         line, _ = snapshot.position_at(offset)
         column = offset - snapshot.offset_at(line, 0)
-        on_line = line_key(snapshot.line_text(line), column, snapshot.language.lexicon)
+        text = snapshot.line_text(line)
+        on_line = line_key(text, min(column, len(text)), snapshot.language.lexicon)
         generation = index.generation if index is not None else 0
         cached = self._cache.get(uri)
         if cached is not None and cached.language == language:
@@ -262,7 +263,10 @@ class ContextEngine:
             now = index.file(path)
             if now is tags:
                 continue
-            if now is None or not shown <= {_content(s) for s in now.symbols}:
+            if now is None:
+                return False
+            names = {content[0] for content in shown}  # few: compare only those symbols
+            if not shown <= {_content(s) for s in now.symbols if s.name in names}:
                 return False
             cached.used[path] = (now, shown)
         cached.generation = generation

@@ -166,3 +166,12 @@ def test_definitions_in_excluded_files_are_left_out() -> None:
     engine = ContextEngine(Path("/w"), exclude=("pkg/net.py",))
     files = engine.context_for(document.snapshot(), len(document.text), [], workspace())
     assert "pkg/net.py" not in [f.path for f in files]
+
+
+def test_a_cursor_between_cr_and_lf_gets_the_lines_context() -> None:
+    text = "from pkg.net import send\r\nsend(\r\n"
+    document = Document("file:///w/main.py", text, language_id="python")
+    engine = ContextEngine(Path("/w"))
+    index = MemoryIndex([tags("pkg/net.py", [SEND]), tags("main.py", imports=MAIN.imports)])
+    files = engine.context_for(document.snapshot(), text.index("(") + 2, [], index)
+    assert [f.path for f in files] == ["pkg/net.py"]
