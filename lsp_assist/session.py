@@ -21,6 +21,7 @@ from lsp_assist.backends.ollama_completion import OllamaCompletion
 from lsp_assist.completion.engine import CompletionEngine
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Settings, merge_settings_json, parse_settings
+from lsp_assist.context.secrets import excluded, is_secret_path
 from lsp_assist.documents import MAX_ANALYSED_CHARS, Document, TextView
 from lsp_assist.errors import FaultNotifier
 from lsp_assist.offline.engine import OfflineEngine
@@ -30,7 +31,7 @@ from lsp_assist.prompts.templates import ContextFile
 from lsp_assist.review.service import NoProgress, ReviewProgress, ReviewService
 from lsp_assist.review.store import default_state_dir
 from lsp_assist.status import Status
-from lsp_assist.uris import file_name_of_uri
+from lsp_assist.uris import file_name_of_uri, path_of_uri
 from lsp_assist.workers import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Session:
         self._retiring: dict[asyncio.TimerHandle, OllamaBackend] = {}
         self._preloaded = False
         self._route: tuple[Settings, bool, tuple[CompletionBackend, ...]] | None = None
+        self._private: tuple[Settings, dict[str, bool]] = (self.settings, {})
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
         self.learning = WorkspaceLearning(
@@ -223,6 +225,9 @@ class Session:
             uri, text, language_id=language_id, version=version, encoding=self.encoding
         )
         self.documents[uri] = document
+        if self.private(uri):
+            log.info("a private file is open: it is not completed, learnt or reviewed")
+            return
         self._tell_if_too_big(document)
         self.learning.document_opened(uri, text, language_id)
         self.review.document_opened(uri)
@@ -238,6 +243,8 @@ class Session:
                 self.review.document_replaced(uri)
             else:
                 self.review.document_edited(uri, *replaced, len(new_text))
+        if self.private(uri):
+            return
         self._tell_if_too_big(document)
         self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
         self.review.schedule_idle_review(uri)
@@ -260,10 +267,36 @@ class Session:
 
     def close_document(self, uri: str) -> None:
         self.documents.pop(uri, None)
+        self._private[1].pop(uri, None)
         self._told_too_big.discard(uri)
         self.engine.document_closed(uri)
         self.review.document_closed(uri)
         self.learning.document_closed(uri)
+
+    def private(self, uri: str) -> bool:
+        """Never sent to a model, learnt or reviewed: a secret file (`.env`, keys, credential
+        stores), or one that `context.exclude` names. Asked per keystroke (70 µs to work out):
+        remembered per URI for the current settings."""
+        known = self._private
+        if known[0] is not self.settings:
+            known = self._private = (self.settings, {})
+        if (answer := known[1].get(uri)) is None:
+            answer = known[1][uri] = self._is_private(uri)
+        return answer
+
+    def _is_private(self, uri: str) -> bool:
+        if is_secret_path(uri):
+            return True
+        exclude = self.settings.context.exclude
+        if not exclude:
+            return False
+        path = path_of_uri(uri)
+        if path is None:
+            return False
+        root = self.root_path
+        if root is not None and path.is_relative_to(root):
+            path = path.relative_to(root)
+        return excluded(path.as_posix(), exclude)
 
     def file_changed_on_disk(self, uri: str) -> None:
         """Created, changed or deleted on disk, not by the editor (an open buffer wins)."""
@@ -274,9 +307,13 @@ class Session:
         """Other open files of the same language, in a stable order (sorted by URI) so the
         head of the prompt, and so Ollama's prompt cache, stays the same while typing."""
         files = []
+        if not self.settings.context.enabled:
+            return []
         for uri in sorted(self.documents):
             other = self.documents[uri]
             if uri == current.uri or other.language.name != current.language.name:
+                continue
+            if self.private(uri):
                 continue
             files.append(
                 ContextFile(path=file_name_of_uri(uri), text=other.text[:MAX_CONTEXT_FILE_CHARS])

@@ -29,7 +29,11 @@ async def review(session: Session, show: ShowMessage, uri: Any, scope: Any) -> d
     unknown = [u for u in uris if u not in session.documents]
     if unknown:
         show("warning", f"lsp-assist: not open, not reviewed: {unknown[0]}")
-    runs = [session.review.request(u, scope) for u in uris if u in session.documents]
+    runs = [
+        session.review.request(u, scope)
+        for u in uris
+        if u in session.documents and not session.private(u)
+    ]
     stats = await asyncio.gather(*runs)
     return {
         "files": len(runs),

@@ -27,7 +27,7 @@ _DEFINITION_KINDS = {
 
 async def completion(session: Session, params: types.CompletionParams) -> types.CompletionList:
     document = session.documents.get(params.text_document.uri)
-    if document is None:
+    if document is None or session.private(params.text_document.uri):
         return types.CompletionList(is_incomplete=True, items=[])
     snapshot = document.snapshot()
     offset = snapshot.offset_at(params.position.line, params.position.character)

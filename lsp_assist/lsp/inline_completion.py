@@ -27,6 +27,8 @@ async def inline_completion(
     if document is None:
         log.info("inline completion asked for a document that is not open")
         return None
+    if session.private(uri):
+        return None  # a secret file's text never goes to a model
     snapshot = document.snapshot()
     offset = snapshot.offset_at(params.position.line, params.position.character)
     suggestion = await session.engine.suggest(

@@ -36,5 +36,6 @@ def did_close(session: Session, params: types.DidCloseTextDocumentParams) -> Non
 
 def did_save(session: Session, params: types.DidSaveTextDocumentParams) -> None:
     review = session.settings.review
-    if review.enabled and review.onSave and params.text_document.uri in session.documents:
-        session.review.request(params.text_document.uri, "changed")
+    uri = params.text_document.uri
+    if review.enabled and review.onSave and uri in session.documents and not session.private(uri):
+        session.review.request(uri, "changed")

@@ -84,3 +84,33 @@ async def test_a_reviewed_function_reaches_the_model_without_its_secret(
     assert "session.get(url" in sent
     assert GITHUB_TOKEN not in sent
     assert 'token = "<redacted>"' in sent
+
+
+async def test_a_secret_file_open_in_the_editor_is_never_completed_nor_used_as_context(
+    fake_ollama: FakeOllama,
+) -> None:
+    fake_ollama.reply_with("a + b")
+    dotenv = f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}\nDB_PASSWORD="
+    async with editor_session(fake_ollama.url) as editor:
+        env_uri = editor.open(".env", dotenv, language_id="python")
+        assert await editor.ghost_text(env_uri, len(dotenv)) is None
+        listed = await editor.completion(env_uri, len(dotenv))
+        assert listed is not None and not listed.items
+        uri = editor.open("add.py", "def add(a, b):\n    return ")
+        assert await editor.ghost_text(uri, len("def add(a, b):\n    return ")) == "a + b"
+    (request,) = fake_ollama.generate_requests
+    assert "AWS_SECRET_ACCESS_KEY" not in request.body["prompt"]
+    assert ".env" not in request.body["prompt"]
+
+
+async def test_context_exclude_keeps_a_file_out_of_prompts(fake_ollama: FakeOllama) -> None:
+    fake_ollama.reply_with("a + b")
+    settings = {"context": {"exclude": ["fixtures/"]}}
+    async with editor_session(fake_ollama.url, settings=settings) as editor:
+        editor.open("fixtures/big_table.py", "TABLE = [1, 2, 3]\n")
+        editor.open("helpers.py", "def helper():\n    return 1\n")
+        uri = editor.open("add.py", "def add(a, b):\n    return ")
+        assert await editor.ghost_text(uri, len("def add(a, b):\n    return ")) == "a + b"
+    (request,) = fake_ollama.generate_requests
+    assert "TABLE = [1, 2, 3]" not in request.body["prompt"]
+    assert "def helper():" in request.body["prompt"]
