@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsp_assist.context.engine import ContextEngine
+from lsp_assist.context.index import WorkspaceIndex
 from lsp_assist.context.tags import Import
 from lsp_assist.documents import Document
+from lsp_assist.languages import language_for
 from lsp_assist.prompts.templates import ContextFile
 
 from .tag_index import MemoryIndex, symbol, tags
@@ -175,3 +177,67 @@ def test_a_cursor_between_cr_and_lf_gets_the_lines_context() -> None:
     index = MemoryIndex([tags("pkg/net.py", [SEND]), tags("main.py", imports=MAIN.imports)])
     files = engine.context_for(document.snapshot(), text.index("(") + 2, [], index)
     assert [f.path for f in files] == ["pkg/net.py"]
+
+
+# -- with the real index and extractor -------------------------------------------------------
+
+NET_SOURCE = '''"""Networking."""
+
+
+class Client:
+    """A connection to the service."""
+
+    def send(self, request: bytes, *, timeout: float = 5.0) -> bytes:
+        """Sends one request and waits for its answer."""
+        secret_body = request * 2
+        return secret_body
+
+    def close(self) -> None:
+        pass
+'''
+API_SOURCE = "export function fetchUser(id: string): Promise<User> {\n  return get(id);\n}\n"
+
+
+def real_workspace() -> WorkspaceIndex:
+    index = WorkspaceIndex(Path("/w"))
+    index.index_text("pkg/net.py", NET_SOURCE, language_for("python"))
+    index.index_text("web/api/users.ts", API_SOURCE, language_for("typescript"))
+    index.index_text("web/api/index.ts", 'export * from "./users";\n', language_for("typescript"))
+    return index
+
+
+def test_the_real_index_gives_the_callees_signature_and_doc_not_its_body() -> None:
+    index = real_workspace()
+    text = "from pkg.net import Client\n\n\ndef run(client: Client) -> None:\n    client.send("
+    index.index_text("main.py", text, language_for("python"))
+    document = Document("file:///w/main.py", text, language_id="python")
+    files = ContextEngine(Path("/w")).context_for(document.snapshot(), len(text), [], index)
+    assert [f.path for f in files] == ["pkg/net.py"]
+    shown = files[0].text
+    assert "def send(self, request: bytes, *, timeout: float = 5.0) -> bytes:" in shown
+    assert "Sends one request and waits for its answer." in shown
+    assert "secret_body" not in shown
+
+
+def test_the_real_index_follows_a_ts_reexport_to_the_callee() -> None:
+    index = real_workspace()
+    text = 'import { fetchUser } from "./api";\n\nexport function show(id: string) {\n  fetchUser('
+    index.index_text("web/app.ts", text, language_for("typescript"))
+    document = Document("file:///w/web/app.ts", text, language_id="typescript")
+    files = ContextEngine(Path("/w")).context_for(document.snapshot(), len(text), [], index)
+    assert [f.path for f in files] == ["web/api/users.ts"]
+    assert "function fetchUser(id: string): Promise<User>" in files[0].text
+
+
+def test_re_indexing_the_current_buffer_on_every_keystroke_keeps_the_object() -> None:
+    index = real_workspace()
+    text = "from pkg.net import Client\n\n\ndef run(client: Client) -> None:\n    client.send("
+    document = Document("file:///w/main.py", text, language_id="python")
+    index.index_text("main.py", document.text, language_for("python"))
+    engine = ContextEngine(Path("/w"))
+    first = engine.context_for(document.snapshot(), len(document.text), [], index)
+    for char in "b'ping', timeout=2.5":
+        offset = typed(document, char)
+        index.index_text("main.py", document.text, language_for("python"))
+        assert engine.context_for(document.snapshot(), offset, [], index) is first
+    assert engine.stats.recomputed == 1
