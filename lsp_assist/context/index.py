@@ -33,6 +33,7 @@ from pathlib import Path
 import tree_sitter
 
 from lsp_assist.context.extract import extract_tags
+from lsp_assist.context.index_store import load_index, save_index
 from lsp_assist.context.secrets import excluded, is_secret_path
 from lsp_assist.context.tags import FileTags, Symbol
 from lsp_assist.context.workspace_files import (
@@ -73,6 +74,9 @@ class WorkspaceIndex:
         self._names_by_initial: dict[str, dict[str, None]] = {}
         self._versions: dict[str, int] = {}
         self._buffers: set[str] = set()
+        self.store: Path | None = None
+        """Where the index is saved between runs (set by `build`)."""
+        self._saved_generation = -1
         self._stamps: dict[str, tuple[int, int]] = {}
         """path → (mtime_ns, size) of the disk file its tags were read from."""
         self.generation = 0
@@ -229,6 +233,22 @@ class WorkspaceIndex:
             self._stamps[path] = stamp
         return changed
 
+    def disk_entries(self) -> list[tuple[FileTags, tuple[int, int]]]:
+        """The files read from disk, with the (mtime_ns, size) they were read at (for saving;
+        in the worker, the one writer)."""
+        return [
+            (tags, stamp)
+            for path, stamp in list(self._stamps.items())
+            if (tags := self._files.get(path)) is not None
+        ]
+
+    def restore(self, tags: FileTags, stamp: tuple[int, int]) -> None:
+        """Puts saved tags back as if read from disk at `stamp`: the next `build` reads the
+        file again only if it changed since."""
+        if tags.path not in self._buffers and self._may_read(tags.path):
+            self.update(tags)
+            self._stamps[tags.path] = stamp
+
     def _index_buffer(self, path: str, text: str, language: LanguageSpec) -> bool:
         self._stamps.pop(path, None)  # the buffer's text is not the disk's
         return self.index_text(path, text, language)
@@ -251,12 +271,20 @@ class WorkspaceIndex:
         max_files: int = MAX_FILES,
         max_bytes: int = MAX_BYTES,
         max_file_bytes: int = MAX_FILE_BYTES,
+        store: Path | None = None,
     ) -> int:
         """Indexes the workspace under `root`, file by file in the worker; forgets files of an
-        earlier build that are no longer there. Returns the number of files indexed."""
+        earlier build that are no longer there. With a `store` (`index_store.store_path`), the
+        tags saved there by the last run are put back first, so that only files changed since
+        are read, and the result is saved there. Returns the number of files indexed."""
         self.root = root
+        self.store = store
         worker = self._worker = worker or self._worker or BackgroundWorker("lsp-assist-index")
         started = time.perf_counter()
+        restored = 0
+        if store is not None and not self._files:
+            restored = await worker.run(load_index, self, store)
+            self._saved_generation = self.generation if restored else -1
         files = await worker.run(
             workspace_files,
             root,
@@ -276,13 +304,27 @@ class WorkspaceIndex:
         for path in self.paths():
             if path not in wanted and path not in self._buffers and not _is_outside(path):
                 await worker.run(self.remove, path)
+        await self.save()
         log.info(
-            "workspace index: %d files, %d names",
+            "workspace index: %d files (%d restored), %d names",
             len(self._files),
+            restored,
             len(self._by_name),
             extra={"index_ms": round((time.perf_counter() - started) * 1000)},
         )
         return total
+
+    async def save(self) -> None:
+        """Saves the tags of the files read from disk to the build's `store` (at shutdown, say);
+        a failed write is logged, never raised."""
+        if self.store is None or self._worker is None or self.generation == self._saved_generation:
+            return  # nothing changed since it was loaded or saved
+        generation = self.generation
+        try:
+            await self._worker.run(save_index, self, self.store)
+            self._saved_generation = generation
+        except OSError:
+            log.warning("workspace index: could not save to %s", self.store, exc_info=True)
 
     async def update_text(self, location: str | Path, text: str, language: LanguageSpec) -> None:
         """An open buffer's live text (didOpen, didChange once typing pauses, didSave): from

@@ -13,6 +13,7 @@ import tree_sitter
 
 import lsp_assist.context.index as index_module
 from lsp_assist.context.index import WorkspaceIndex
+from lsp_assist.context.index_store import load_index, store_path
 from lsp_assist.languages import LANGUAGES
 from lsp_assist.offline.definitions import DefinitionIndex
 from lsp_assist.uris import uri_of_path
@@ -249,3 +250,47 @@ async def test_a_rebuild_reads_only_files_changed_on_disk(
     await index.build(tmp_path, worker)
     assert parsed == [b"def b2():\n    pass\n"]
     assert index.symbols_named("b2") and index.symbols_named("a")
+
+
+# -- saved between runs ------------------------------------------------------------------------
+
+
+async def test_a_restart_reads_only_the_files_changed_since_the_last_run(
+    tmp_path: Path, worker: BackgroundWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ws"
+    write(root, "a.py", "def a():\n    '''Does a.'''\n")
+    changed = write(root, "b.py", "def b():\n    pass\n")
+    gone = write(root, "c.ts", 'import { a } from "./a";\nexport function c() {}\n')
+    store = store_path(tmp_path / "state", root)
+    await WorkspaceIndex().build(root, worker, store=store)
+    changed.write_text("def b2():\n    pass\n")
+    gone.unlink()
+    parsed: list[bytes] = []
+    real_parse = index_module.parse_yielding
+
+    def counting_parse(parser: tree_sitter.Parser, source: bytes) -> tree_sitter.Tree:
+        parsed.append(source)
+        return real_parse(parser, source)
+
+    monkeypatch.setattr(index_module, "parse_yielding", counting_parse)
+    index = WorkspaceIndex()
+    await index.build(root, worker, store=store)
+    assert parsed == [b"def b2():\n    pass\n"]
+    assert index.symbols_named("a")[0].doc == "Does a."
+    assert sorted(index.paths()) == ["a.py", "b.py"]
+
+
+async def test_a_store_of_another_root_or_format_is_ignored(
+    tmp_path: Path, worker: BackgroundWorker
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    write(first, "a.py", "def only_in_one():\n    pass\n")
+    write(second, "b.py", "def only_in_two():\n    pass\n")
+    store = tmp_path / "state" / "index.json"
+    await WorkspaceIndex().build(first, worker, store=store)
+    index = WorkspaceIndex()
+    await index.build(second, worker, store=store)
+    assert index.paths() == ["b.py"]
+    store.write_text("{not json")
+    assert load_index(WorkspaceIndex(second), store) == 0

@@ -1,0 +1,94 @@
+"""The workspace index saved in the state folder, so that a restart reads only what changed.
+
+One JSON file per workspace root (`store_path`), holding each file's tags with the modification
+time and size it was read at. `load_index` puts them back before the build; the build then
+reads only files whose time or size differ, and forgets files that are gone. Buffers' texts are
+not saved (they are not the disk's). A file written by another version of the extractor, for
+another root, or unreadable is ignored: the build reads everything, as on a first start.
+
+Both run in the worker (the index's one writer); the write is atomic (a temporary file renamed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsp_assist.context.tags import FileTags, Import, Symbol
+
+if TYPE_CHECKING:
+    from lsp_assist.context.index import WorkspaceIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+"""Bump when the saved form or what `extract_tags` finds changes: old files are then ignored."""
+
+
+def store_path(state_dir: Path, root: Path) -> Path:
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return state_dir / "index" / f"{digest}.json"
+
+
+def save_index(index: WorkspaceIndex, file: Path) -> int:
+    """Writes the index's disk files to `file`; the number of files saved."""
+    entries = index.disk_entries()
+    data = {
+        "format": FORMAT,
+        "root": str(index.root.resolve()) if index.root is not None else "",
+        "files": [_file_entry(tags, stamp) for tags, stamp in entries],
+    }
+    file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = file.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, separators=(",", ":")), "utf-8")
+    os.replace(temporary, file)
+    return len(entries)
+
+
+def load_index(index: WorkspaceIndex, file: Path) -> int:
+    """Puts the tags saved in `file` back into `index`; the number of files restored (0 when
+    there is nothing usable)."""
+    try:
+        data = json.loads(file.read_text("utf-8"))
+        root = str(index.root.resolve()) if index.root is not None else ""
+        if data.get("format") != FORMAT or data.get("root") != root:
+            return 0
+        entries = [_from_entry(entry) for entry in data["files"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        log.info("workspace index: %s not usable, reading the workspace again", file)
+        return 0
+    for tags, stamp in entries:
+        index.restore(tags, stamp)
+    return len(entries)
+
+
+def _file_entry(tags: FileTags, stamp: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "path": tags.path,
+        "stamp": list(stamp),
+        "language": tags.language,
+        "package": tags.package,
+        "symbols": [
+            [s.name, s.kind, s.container, s.signature, s.doc, s.line, s.end_line]
+            for s in tags.symbols
+        ],
+        "imports": [[i.module, i.name, i.alias] for i in tags.imports],
+        "exports": [[i.module, i.name, i.alias] for i in tags.exports],
+    }
+
+
+def _from_entry(entry: dict[str, Any]) -> tuple[FileTags, tuple[int, int]]:
+    path = str(entry["path"])
+    symbols = tuple(
+        Symbol(str(n), str(k), str(c), str(sig), str(doc), path, int(line), int(end))
+        for n, k, c, sig, doc, line, end in entry["symbols"]
+    )
+    imports = tuple(Import(str(m), str(n), str(a)) for m, n, a in entry["imports"])
+    exports = tuple(Import(str(m), str(n), str(a)) for m, n, a in entry["exports"])
+    mtime, size = entry["stamp"]
+    tags = FileTags(path, str(entry["language"]), symbols, imports, exports, str(entry["package"]))
+    return tags, (int(mtime), int(size))
