@@ -67,6 +67,8 @@ class WorkspaceIndex:
         self.root = root
         self.exclude = tuple(exclude)
         """`context.exclude` globs: such files are neither read nor taken from buffers."""
+        self.max_file_bytes = MAX_FILE_BYTES
+        """Bigger texts are not indexed (set by `build`, for buffers too)."""
         self._worker = worker
         self._lock = threading.Lock()
         self._files: dict[str, FileTags] = {}
@@ -201,14 +203,22 @@ class WorkspaceIndex:
 
     # -- jobs, in the worker -------------------------------------------------------------------
 
-    def index_text(self, path: str, text: str | bytes, language: LanguageSpec) -> bool:
-        """Parses and indexes one file's text under the key `path`; a file that may not be
-        read (secret, excluded) or has no grammar is removed instead."""
+    def index_text(
+        self,
+        path: str,
+        text: str | bytes,
+        language: LanguageSpec,
+        tree: tree_sitter.Tree | None = None,
+    ) -> bool:
+        """Indexes one file's text under the key `path`, parsing it unless its `tree` is
+        given; a file that may not be read (secret, excluded), is too big or has no grammar is
+        removed instead."""
         grammar = language.grammar
-        if grammar is None or not self._may_read(path):
-            return self.remove(path)
         source = utf8(text) if isinstance(text, str) else text
-        tree = parse_yielding(tree_sitter.Parser(grammar), source)
+        if grammar is None or not self._may_read(path) or len(source) > self.max_file_bytes:
+            return self.remove(path)
+        if tree is None:
+            tree = parse_yielding(tree_sitter.Parser(grammar), source)
         return self.update(extract_tags(tree, source, language, path))
 
     def index_file(self, file: Path) -> bool:
@@ -249,9 +259,11 @@ class WorkspaceIndex:
             self.update(tags)
             self._stamps[tags.path] = stamp
 
-    def _index_buffer(self, path: str, text: str, language: LanguageSpec) -> bool:
+    def _index_buffer(
+        self, path: str, text: str, language: LanguageSpec, tree: tree_sitter.Tree | None
+    ) -> bool:
         self._stamps.pop(path, None)  # the buffer's text is not the disk's
-        return self.index_text(path, text, language)
+        return self.index_text(path, text, language, tree)
 
     def _reread(self, file: Path) -> bool:
         self._stamps.pop(self.key_of(file), None)
@@ -279,6 +291,7 @@ class WorkspaceIndex:
         are read, and the result is saved there. Returns the number of files indexed."""
         self.root = root
         self.store = store
+        self.max_file_bytes = max_file_bytes
         worker = self._worker = worker or self._worker or BackgroundWorker("lsp-assist-index")
         started = time.perf_counter()
         restored = 0
@@ -326,12 +339,19 @@ class WorkspaceIndex:
         except OSError:
             log.warning("workspace index: could not save to %s", self.store, exc_info=True)
 
-    async def update_text(self, location: str | Path, text: str, language: LanguageSpec) -> None:
+    async def update_text(
+        self,
+        location: str | Path,
+        text: str,
+        language: LanguageSpec,
+        tree: tree_sitter.Tree | None = None,
+    ) -> None:
         """An open buffer's live text (didOpen, didChange once typing pauses, didSave): from
-        now on it owns its file, until `close_buffer`."""
+        now on it owns its file, until `close_buffer`. Pass the document's own `tree` of
+        exactly this text (`Document.parsed`) and it is not parsed again."""
         path = self.key_of(location)
         self._buffers.add(path)
-        await self._run(self._index_buffer, path, text, language)
+        await self._run(self._index_buffer, path, text, language, tree)
 
     async def close_buffer(self, location: str | Path) -> None:
         """The buffer is closed: a workspace file goes back to what the disk says, anything

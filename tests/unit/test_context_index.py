@@ -14,6 +14,7 @@ import tree_sitter
 import lsp_assist.context.index as index_module
 from lsp_assist.context.index import WorkspaceIndex
 from lsp_assist.context.index_store import load_index, store_path
+from lsp_assist.documents import Document
 from lsp_assist.languages import LANGUAGES
 from lsp_assist.offline.definitions import DefinitionIndex
 from lsp_assist.uris import uri_of_path
@@ -294,3 +295,27 @@ async def test_a_store_of_another_root_or_format_is_ignored(
     assert index.paths() == ["b.py"]
     store.write_text("{not json")
     assert load_index(WorkspaceIndex(second), store) == 0
+
+
+async def test_a_buffer_already_parsed_by_its_document_is_not_parsed_again(
+    tmp_path: Path, worker: BackgroundWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = uri_of_path(tmp_path / "live.py")
+    document = Document(uri, "def typed_just_now():\n    pass\n", language_id="python")
+    snapshot = await document.parsed(worker)
+    parsed: list[bytes] = []
+    monkeypatch.setattr(index_module, "parse_yielding", lambda _p, source: parsed.append(source))
+    index = WorkspaceIndex(tmp_path, worker)
+    await index.update_text(uri, snapshot.text, snapshot.language, snapshot.tree)
+    assert parsed == []
+    assert index.symbols_named("typed_just_now")[0].path == "live.py"
+
+
+async def test_a_buffer_too_big_to_index_is_left_out(
+    tmp_path: Path, worker: BackgroundWorker
+) -> None:
+    index = WorkspaceIndex(tmp_path, worker)
+    await index.build(tmp_path, max_file_bytes=1_000)
+    await index.update_text(tmp_path / "small.py", "def small():\n    pass\n", PYTHON)
+    await index.update_text(tmp_path / "big.py", "def big():\n    pass\n" * 100, PYTHON)
+    assert index.paths() == ["small.py"]
