@@ -82,7 +82,7 @@ def build_server() -> AssistServer:
         session.root_name = file_name_of_uri(root) if root else ""
         session.set_initialization_options(params.initialization_options)
         server.diagnostics.configure(params.capabilities)
-        session.root_path = path_of_uri(root)
+        session.set_root(path_of_uri(root))
         log.info("initialized: client=%s encoding=%s", params.client_info, session.encoding.value)
 
     @server.feature(types.INITIALIZED)
@@ -91,7 +91,7 @@ def build_server() -> AssistServer:
         session.preload_model()
         root = session.root_path
         if root is not None and await asyncio.to_thread(Path.is_dir, root):
-            session.learning.scan_in_background(root)
+            session.start_workspace(lambda: WorkDoneProgress(server, "index"))
         await watched_files.register(server)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)

@@ -22,6 +22,7 @@ from lsp_assist.completion.engine import CompletionEngine
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Settings, merge_settings_json, parse_settings
 from lsp_assist.context.secrets import excluded, is_secret_path
+from lsp_assist.context.workspace import WorkspaceContext
 from lsp_assist.documents import MAX_ANALYSED_CHARS, Document, TextView
 from lsp_assist.errors import FaultNotifier
 from lsp_assist.offline.engine import OfflineEngine
@@ -36,8 +37,8 @@ from lsp_assist.workers import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
-MAX_CONTEXT_FILES = 8
-MAX_CONTEXT_FILE_CHARS = 20_000
+CONTEXT_BUDGET_CHARS = 4_096
+"""Characters of workspace context per prompt (the prompt builder fits it in its share)."""
 RETIRED_CLIENT_GRACE_S = 30.0
 """A model server client replaced by a settings change is closed this long after, when what
 was still streaming from it has ended."""
@@ -75,6 +76,7 @@ class Session:
         self._private: tuple[Settings, dict[str, bool]] = (self.settings, {})
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
+        self.workspace = WorkspaceContext(self.worker, state_dir or default_state_dir())
         self.learning = WorkspaceLearning(
             OfflineEngine(),
             lambda files: send_status(Status(state="learnt", files=files)),
@@ -101,6 +103,7 @@ class Session:
             progress=review_progress or NoProgress,
             state_dir=state_dir or default_state_dir(),
             worker=self.worker,
+            callees=self.workspace.symbols_named,
         )
 
     # -- backends -------------------------------------------------------------------------------
@@ -205,6 +208,7 @@ class Session:
             self._show_message("warning", f"lsp-assist settings: {problem}")
         old = self.settings
         self.settings = settings
+        self.workspace.configure(exclude=settings.context.exclude, budget=CONTEXT_BUDGET_CHARS)
         if settings != old:
             log.info(
                 "settings: host=%s model=%s",
@@ -231,13 +235,18 @@ class Session:
         self._tell_if_too_big(document)
         self.learning.document_opened(uri, text, language_id)
         self.review.document_opened(uri)
+        if not document.too_big:
+            self.workspace.opened(uri, text, document.language)
 
     def change_document(self, uri: str, version: int, changes: list[Change]) -> None:
         document = self.documents.get(uri)
         if document is None:
             log.warning("change for a document that is not open: %s", uri)
             return
+        first_line = None
         for new_text, start, end in changes:
+            if start is not None and first_line is None:
+                first_line = start[0]
             replaced = document.apply_change(new_text, start, end, version=version)
             if replaced is None:
                 self.review.document_replaced(uri)
@@ -248,6 +257,8 @@ class Session:
         self._tell_if_too_big(document)
         self.learning.document_changed(uri, lambda: self._text_of(uri), document.language.name)
         self.review.schedule_idle_review(uri)
+        if not document.too_big:
+            self.workspace.changed(uri, first_line or 0, lambda: self.documents.get(uri))
 
     def _text_of(self, uri: str) -> str | None:
         document = self.documents.get(uri)
@@ -266,7 +277,8 @@ class Session:
         )
 
     def close_document(self, uri: str) -> None:
-        self.documents.pop(uri, None)
+        if self.documents.pop(uri, None) is not None:
+            self.workspace.closed(uri)
         self._private[1].pop(uri, None)
         self._told_too_big.discard(uri)
         self.engine.document_closed(uri)
@@ -298,33 +310,47 @@ class Session:
             path = path.relative_to(root)
         return excluded(path.as_posix(), exclude)
 
+    def document_saved(self, uri: str) -> None:
+        document = self.documents.get(uri)
+        if document is None or self.private(uri) or document.too_big:
+            return
+        self.workspace.saved(document.snapshot())
+        review = self.settings.review
+        if review.enabled and review.onSave:
+            self.review.request(uri, "changed")
+
     def file_changed_on_disk(self, uri: str) -> None:
         """Created, changed or deleted on disk, not by the editor (an open buffer wins)."""
         if uri not in self.documents:
             self.learning.file_changed_on_disk(uri)
+            self.workspace.changed_on_disk(uri)
 
-    def context_files(self, current: TextView) -> list[ContextFile]:
-        """Other open files of the same language, in a stable order (sorted by URI) so the
-        head of the prompt, and so Ollama's prompt cache, stays the same while typing."""
-        files = []
-        if not self.settings.context.enabled:
-            return []
-        for uri in sorted(self.documents):
-            other = self.documents[uri]
-            if uri == current.uri or other.language.name != current.language.name:
-                continue
-            if self.private(uri):
-                continue
-            files.append(
-                ContextFile(path=file_name_of_uri(uri), text=other.text[:MAX_CONTEXT_FILE_CHARS])
-            )
-            if len(files) == MAX_CONTEXT_FILES:
-                break
-        return files
+    def context_files(self, current: TextView, offset: int) -> Sequence[ContextFile]:
+        """The context block for a completion at `offset`: the definitions the cursor needs
+        from the whole workspace and similar code from open buffers (`context/`), the same
+        tuple while the cursor stays in one statement, so the prompt's head stays the same."""
+        if not self.settings.context.enabled or not self.settings.completion.contextFiles:
+            return ()
+        return self.workspace.context_for(current, offset, self.documents.values())
+
+    def set_root(self, root: Path | None) -> None:
+        self.root_path = root
+        self.workspace.set_root(root)
+
+    def start_workspace(self, progress: Callable[[], Any] | None = None) -> None:
+        """Reads the workspace in the background: the offline engine learns it, the index
+        records what it defines."""
+        root = self.root_path
+        if root is None:
+            return
+        self.learning.scan_in_background(root)
+        if self.settings.context.enabled:
+            self.workspace.start(root, progress)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self.workspace.close()
         await self.review.shutdown()
         await self.engine.shutdown()
         await self.health.close()

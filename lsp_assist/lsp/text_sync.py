@@ -35,7 +35,4 @@ def did_close(session: Session, params: types.DidCloseTextDocumentParams) -> Non
 
 
 def did_save(session: Session, params: types.DidSaveTextDocumentParams) -> None:
-    review = session.settings.review
-    uri = params.text_document.uri
-    if review.enabled and review.onSave and uri in session.documents and not session.private(uri):
-        session.review.request(uri, "changed")
+    session.document_saved(params.text_document.uri)

@@ -4,6 +4,7 @@ fake Ollama server."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from lsprotocol import types
@@ -237,16 +238,30 @@ async def test_a_language_without_grammar_still_gets_completions(fake_ollama: Fa
         assert await editor.ghost_text(uri, len("hello ")) == "world"
 
 
-async def test_other_open_files_are_repo_level_context_before_the_current_file(
-    fake_ollama: FakeOllama,
+async def test_what_the_cursor_calls_from_another_file_is_repo_level_context_first(
+    fake_ollama: FakeOllama, tmp_path: Path
 ) -> None:
+    """util.py is not open: the workspace index finds what the cursor calls."""
     fake_ollama.reply_with("a + b")
-    async with editor_session(fake_ollama.url) as editor:
-        editor.open("util.py", "def helper():\n    return 42\n")
-        uri = editor.open("add.py", ADD)
-        await editor.ghost_text(uri, CURSOR)
-    prompt = fake_ollama.generate_requests[0].body["prompt"]
-    assert prompt.startswith("<|repo_name|>workspace\n<|file_sep|>util.py\ndef helper():")
+    (tmp_path / "util.py").write_text("def helper(scale: int = 2) -> int:\n    return 42 * scale\n")
+    calls = "from util import helper\n\n\ndef add(a, b):\n    return helper("
+    async with editor_session(fake_ollama.url, root_uri=tmp_path.as_uri()) as editor:
+        # The index is built in the background: ask (from a freshly opened buffer, so that no
+        # cached suggestion answers) until the prompt shows it; each ask is a round trip.
+        for _ in range(200):
+            uri = editor.open_uri((tmp_path / "add.py").as_uri(), calls)
+            await editor.ghost_text(uri, len(calls))
+            prompt = fake_ollama.generate_requests[-1].body["prompt"]
+            if "util.py" in prompt:
+                break
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+    # The definition it calls (its signature, not its body), before the current file.
+    assert prompt.startswith(
+        f"<|repo_name|>{tmp_path.name}\n<|file_sep|>util.py\ndef helper(scale: int = 2) -> int:"
+    )
+    assert "return 42 * scale" not in prompt
     assert prompt.index("<|file_sep|>add.py\n<|fim_prefix|>") > prompt.index("util.py")
 
 

@@ -72,15 +72,27 @@ async def test_a_lone_surrogate_in_one_buffer_breaks_no_completion_anywhere(
     fake_ollama: FakeOllama,
 ) -> None:
     fake_ollama.reply_with("a + b")
+    odd_text = 'def labelled(text):\n    """Marks text with "\ud800"."""\n    return text\n'
+    calls = "from odd import labelled\n\nx = labelled("
     async with editor_session(fake_ollama.url) as editor:
-        odd = editor.open("odd.py", 'label = "\ud800"\n')
+        odd = editor.open("odd.py", odd_text)
         editor.type(odd, editor.end_of(odd), "x = ")
-        uri = editor.open("add.py", ADD)
-        assert await editor.ghost_text(uri, CURSOR) == "a + b"
+        uri = editor.open("main.py", calls)
+        # Until the index has the odd buffer, whose doc line is context of main.py; each ask
+        # is from a freshly opened buffer, so that no cached suggestion answers.
+        for _ in range(200):
+            assert await editor.ghost_text(uri, len(calls)) == "a + b"
+            prompt = fake_ollama.generate_requests[-1].body["prompt"]
+            if "Marks text with" in prompt:
+                break
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+            uri = editor.open("main.py", calls)
         assert await editor.ghost_text(odd, editor.end_of(odd)) == "a + b"
-    first = fake_ollama.generate_requests[0].body["prompt"]
-    # The odd file is context of the other one, with the surrogate made harmless.
-    assert 'label = "\ufffd"' in first
+    # The odd file is context of the other one, and its own window, the surrogate made harmless.
+    assert 'Marks text with "\ufffd"' in prompt
+    assert 'Marks text with "\ufffd"' in fake_ollama.generate_requests[-1].body["prompt"]
     assert not editor.messages
 
 

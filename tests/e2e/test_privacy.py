@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lsprotocol import types
+
 from tests.e2e.editor import editor_session
 from tests.fakes.fake_ollama import FakeOllama, Reply
 
@@ -32,16 +34,15 @@ def github_headers():
     return {{"Authorization": "token {GITHUB_TOKEN}"}}
 '''
 
-CODE_AROUND = [
-    'AWS_REGION = "eu-west-1"',
-    "AWS_SECRET_ACCESS_KEY = ",
-    '"user": "app"',
-    "-----BEGIN RSA PRIVATE KEY-----",
-    "def github_headers():",
-]
 
-APP = "import settings\n\n\ndef region():\n    return \n"
-CURSOR = APP.index("return ") + len("return ")
+APP = f"""import settings
+
+ADMIN_PASSWORD = "{PASSWORD}"
+
+
+def headers():
+    return settings.github_headers("""
+CURSOR = len(APP)
 
 CLIENT = f'''def fetch(session, url):
     token = "{GITHUB_TOKEN}"
@@ -50,24 +51,33 @@ CLIENT = f'''def fetch(session, url):
 
 
 def answer(body: dict[str, Any]) -> Reply:
-    return Reply(text='{"findings": []}' if "messages" in body else "settings.AWS_REGION")
+    return Reply(text='{"findings": []}' if "messages" in body else ")")
 
 
-async def test_an_open_buffer_with_secrets_goes_into_the_prompt_without_them(
+async def test_the_called_definition_is_context_and_no_secret_reaches_the_prompt(
     fake_ollama: FakeOllama,
 ) -> None:
     fake_ollama.set_responder(answer)
     async with editor_session(fake_ollama.url) as editor:
         editor.open("settings.py", SETTINGS)
         uri = editor.open("app.py", APP)
-        assert await editor.ghost_text(uri, CURSOR) == "settings.AWS_REGION"
-    (request,) = fake_ollama.generate_requests
-    prompt = request.body["prompt"]
-    for code in CODE_AROUND:
-        assert code in prompt  # the open buffer is context
+        # The index takes the open buffer in the background: ask (from a freshly opened
+        # buffer, so that no cached suggestion answers) until the prompt shows it.
+        for _ in range(200):
+            await editor.ghost_text(uri, CURSOR)
+            prompt = fake_ollama.generate_requests[-1].body["prompt"]
+            if "def github_headers():" in prompt:
+                break
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+            uri = editor.open("app.py", APP)
+    # What it calls, from settings.py, as context before the current file.
+    assert prompt.index("<|file_sep|>settings.py\n") < prompt.index("def github_headers():")
+    assert prompt.index("def github_headers():") < prompt.index("<|file_sep|>app.py\n")
+    assert 'ADMIN_PASSWORD = "<redacted>"' in prompt  # the current file's own window
     for secret in SECRET_VALUES:
         assert secret not in prompt
-    assert "<redacted>" in prompt
 
 
 async def test_a_reviewed_function_reaches_the_model_without_its_secret(
@@ -104,13 +114,21 @@ async def test_a_secret_file_open_in_the_editor_is_never_completed_nor_used_as_c
 
 
 async def test_context_exclude_keeps_a_file_out_of_prompts(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("a + b")
+    fake_ollama.reply_with("1)")
     settings = {"context": {"exclude": ["fixtures/"]}}
+    calls = "from fixtures.table import lookup\nfrom helpers import helper\n\nhelper(lookup("
     async with editor_session(fake_ollama.url, settings=settings) as editor:
-        editor.open("fixtures/big_table.py", "TABLE = [1, 2, 3]\n")
-        editor.open("helpers.py", "def helper():\n    return 1\n")
-        uri = editor.open("add.py", "def add(a, b):\n    return ")
-        assert await editor.ghost_text(uri, len("def add(a, b):\n    return ")) == "a + b"
-    (request,) = fake_ollama.generate_requests
-    assert "TABLE = [1, 2, 3]" not in request.body["prompt"]
-    assert "def helper():" in request.body["prompt"]
+        editor.open("fixtures/table.py", "def lookup(key: str) -> int:\n    return 1\n")
+        editor.open("helpers.py", "def helper(value: int) -> int:\n    return value\n")
+        uri = editor.open("main.py", calls)
+        for _ in range(200):  # until the index has the open buffers (see above)
+            await editor.ghost_text(uri, len(calls))
+            prompt = fake_ollama.generate_requests[-1].body["prompt"]
+            if "def helper(value: int) -> int:" in prompt:
+                break
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+            uri = editor.open("main.py", calls)
+    assert "def helper(value: int) -> int:" in prompt
+    assert "def lookup" not in prompt and "fixtures/table.py" not in prompt

@@ -70,16 +70,25 @@ async def test_a_document_that_grows_too_big_is_told_when_it_does(
     assert len(shown.messages) == 1
 
 
-async def test_context_files_are_other_open_files_of_the_language_in_a_stable_order(
+async def test_context_is_what_the_cursor_calls_from_open_files_never_a_private_one(
     session: Session,
 ) -> None:
-    session.open_document("file:///w/b.py", "b = 2\n", "python", 1)
-    session.open_document("file:///w/a.py", "a = 1\n", "python", 1)
-    session.open_document("file:///w/c.go", "package c\n", "go", 1)
-    session.open_document("file:///w/main.py", "import a\n", "python", 1)
+    session.set_root(Path("/w"))
+    session.open_document(
+        "file:///w/b.py", "def scale(x: int) -> int:\n    return 2 * x\n", "python", 1
+    )
+    session.open_document("file:///w/.env", "API_TOKEN=abc\n", "python", 1)
+    session.open_document("file:///w/c.go", "package c\n\nfunc scale() {}\n", "go", 1)
+    text = "from b import scale\n\nscale("
+    session.open_document("file:///w/main.py", text, "python", 1)
+    await session.workspace.caught_up()
     current = session.documents["file:///w/main.py"].snapshot()
-    files = session.context_files(current)
-    assert [(f.path, f.text) for f in files] == [("a.py", "a = 1\n"), ("b.py", "b = 2\n")]
+    files = session.context_files(current, len(text))
+    assert [(f.path, f.text) for f in files] == [("b.py", "def scale(x: int) -> int:\n    ...\n")]
+    # Typing along the line keeps the very same block: the prompt's head stays the same.
+    session.change_document("file:///w/main.py", 2, [("2", (2, 6), (2, 6))])
+    again = session.documents["file:///w/main.py"].snapshot()
+    assert session.context_files(again, len(text) + 1) is files
 
 
 async def test_the_route_follows_the_backend_setting_and_the_model_servers_health(
