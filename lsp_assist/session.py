@@ -78,7 +78,7 @@ class Session:
         self.notifier = FaultNotifier(show_message)
         self.workspace = WorkspaceContext(self.worker, state_dir or default_state_dir())
         self.learning = WorkspaceLearning(
-            OfflineEngine(),
+            OfflineEngine(index=self.workspace.index),
             lambda files: send_status(Status(state="learnt", files=files)),
             worker=self.worker,
         )

@@ -353,6 +353,13 @@ class WorkspaceIndex:
         self._buffers.add(path)
         await self._run(self._index_buffer, path, text, language, tree)
 
+    def update_text_now(self, location: str | Path, text: str, language: LanguageSpec) -> None:
+        """`update_text` here and now, for a small buffer while the worker has nothing of the
+        index's to do (a millisecond or two: the next request already knows it)."""
+        path = self.key_of(location)
+        self._buffers.add(path)
+        self._index_buffer(path, text, language, None)
+
     async def close_buffer(self, location: str | Path) -> None:
         """The buffer is closed: a workspace file goes back to what the disk says, anything
         else is forgotten."""

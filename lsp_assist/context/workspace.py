@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 REINDEX_AFTER_S = 0.5
 """An open buffer is indexed again once typing pauses this long."""
+INLINE_INDEX_CHARS = 4_000
+"""A buffer this small is indexed on the loop when it opens (about a millisecond), if nothing
+of the index's waits in the worker: the first request in the next file already knows it."""
 
 
 class Progress(Protocol):
@@ -98,7 +101,11 @@ class WorkspaceContext:
     # -- buffers --------------------------------------------------------------------------------
 
     def opened(self, uri: str, text: str, language: LanguageSpec) -> None:
-        self._background(self.index.update_text(uri, text, language))
+        building = self._build is not None and not self._build.done()
+        if len(text) <= INLINE_INDEX_CHARS and not self._tasks and not building:
+            self.index.update_text_now(uri, text, language)
+        else:
+            self._background(self.index.update_text(uri, text, language))
 
     def changed(self, uri: str, line: int, current: Callable[[], TextView | None]) -> None:
         """A buffer changed at `line`: it is a recent edit now, and indexed again once typing

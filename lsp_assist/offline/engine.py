@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import tree_sitter
 
+from lsp_assist.context.index import WorkspaceIndex
 from lsp_assist.documents import MAX_ANALYSED_CHARS
 from lsp_assist.languages import LanguageSpec, language_for
 from lsp_assist.offline.definitions import Definition, DefinitionIndex, find_definitions
@@ -53,11 +54,16 @@ class OfflineEngine:
     thread, the background worker; suggestions are read on the event loop at the same time:
     they never wait for the writer (a busy model answers None)."""
 
-    def __init__(self, *, max_contexts: int = DEFAULT_MAX_CONTEXTS) -> None:
+    def __init__(
+        self, *, max_contexts: int = DEFAULT_MAX_CONTEXTS, index: WorkspaceIndex | None = None
+    ) -> None:
         self.max_contexts = max_contexts
         self._models: dict[str, NgramModel] = {}
         self._language_of_file: dict[str, str] = {}
-        self.definitions = DefinitionIndex()
+        self.definitions = DefinitionIndex(index)
+        self._feeds_definitions = index is None
+        """Without the workspace index (tests, `lsp-assist complete`) the engine records the
+        definitions itself; with it, the index is the one place they are found."""
 
     def update_file(
         self,
@@ -83,7 +89,8 @@ class OfflineEngine:
             source = utf8(text)
             tree = parse_yielding(tree_sitter.Parser(grammar), source)  # one parse, two uses
             symbols = [token.symbol for token in iter_tree_tokens(tree, source)]
-            definitions = find_definitions(tree, source, language.name, uri)
+            if self._feeds_definitions:
+                definitions = find_definitions(tree, source, language.name, uri)
         else:
             symbols = symbols_of(tokenize_plain(text))
         model = self._model_for(language)
@@ -104,14 +111,16 @@ class OfflineEngine:
             self.remove_file(uri)  # its old text is stale: better nothing
             return False
         self._language_of_file[uri] = language.name
-        self.definitions.set_file(uri, definitions)
+        if self._feeds_definitions:
+            self.definitions.set_file(uri, definitions)
         return True
 
     def remove_file(self, uri: str) -> None:
         name = self._language_of_file.pop(uri, None)
         if name is not None:
             self._models[name].remove_file(uri)
-        self.definitions.remove_file(uri)
+        if self._feeds_definitions:
+            self.definitions.remove_file(uri)
 
     @property
     def over_capacity(self) -> bool:

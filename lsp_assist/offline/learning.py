@@ -25,10 +25,11 @@ import asyncio
 import functools
 import itertools
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lsp_assist.context.secrets import is_secret_path
+from lsp_assist.context.workspace_files import workspace_files
 from lsp_assist.languages import SOURCE_SUFFIXES
 from lsp_assist.offline.engine import OfflineEngine
 from lsp_assist.uris import path_of_uri, uri_of_path
@@ -43,33 +44,19 @@ of ours queued: the first request after opening it already knows it."""
 MAX_FILES = 2_000
 MAX_FILE_BYTES = 512_000
 MAX_TOTAL_BYTES = 20_000_000
-SKIPPED_DIRS = frozenset(
-    {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
-    | {"target", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox", ".idea", ".vscode"}
-)
 
 
-def workspace_sources(root: Path) -> list[Path]:
-    """Source files under `root`, in a stable order, within the bounds above."""
-    found: list[Path] = []
-    total = 0
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
-        for name in sorted(files):
-            path = Path(folder, name)
-            if path.suffix.lower() not in SOURCE_SUFFIXES:
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue
-            if size > MAX_FILE_BYTES or total + size > MAX_TOTAL_BYTES:
-                continue
-            found.append(path)
-            total += size
-            if len(found) >= MAX_FILES:
-                return found
-    return found
+def workspace_sources(root: Path, exclude: Sequence[str] = ()) -> list[Path]:
+    """The workspace's source files to learn, in a stable order: the same walk as the index's
+    (`.gitignore`, vendored, generated, minified, binary and secret files left out), within the
+    bounds above."""
+    return workspace_files(
+        root,
+        max_files=MAX_FILES,
+        max_bytes=MAX_TOTAL_BYTES,
+        max_file_bytes=MAX_FILE_BYTES,
+        exclude=exclude,
+    )
 
 
 class WorkspaceLearning:
@@ -249,7 +236,11 @@ class WorkspaceLearning:
         self._on_learnt(learnt)
 
     def _in_workspace(self, path: Path) -> bool:
+        """A source file under the workspace root, and not a secret one (the disk is read in
+        the worker, which skips what it cannot read)."""
         if self._root is None or path.suffix.lower() not in SOURCE_SUFFIXES:
+            return False
+        if is_secret_path(path.as_posix()):
             return False
         try:
             return path.resolve().is_relative_to(self._root.resolve())
