@@ -98,8 +98,8 @@ class ModelCalls:
                 return parse_review(answer.content, settings.maxFindings)
             except InvalidReview as exc:
                 stats.invalid += 1
-                log.info("review of %s: invalid answer (attempt %d): %s: %.200r",
-                         unit.name, attempt + 1, exc, answer.content)  # fmt: skip
+                log.info("review of %s: invalid answer (attempt %d)", unit.name, attempt + 1)
+                log.debug("the invalid answer (%s): %.200r", exc, answer.content)
         log.warning("review of %s dropped: no valid answer after a retry", unit.name)
         return None
 

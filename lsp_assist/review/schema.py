@@ -109,7 +109,8 @@ def parse_review(content: str, max_findings: int) -> list[RawFinding]:
     for item in answer["findings"]:
         finding = finding_from_json(item)
         if finding is None:
-            log.info("review: malformed finding dropped: %.200r", item)
+            log.info("review: a malformed finding dropped")
+            log.debug("the malformed finding: %.200r", item)
         else:
             findings.append(finding)
     return findings[:max_findings]

@@ -7,6 +7,7 @@ The fake secrets are assembled from pieces so that no scanner mistakes this file
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -132,3 +133,37 @@ async def test_context_exclude_keeps_a_file_out_of_prompts(fake_ollama: FakeOlla
             uri = editor.open("main.py", calls)
     assert "def helper(value: int) -> int:" in prompt
     assert "def lookup" not in prompt and "fixtures/table.py" not in prompt
+
+
+async def test_a_workspace_seeded_with_secrets_leaks_none_while_the_definition_is_there(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    """Secrets in a module the user calls into (on disk, and open), in `.env`, in a key file:
+    none reaches any prompt, and the called function's definition does."""
+    fake_ollama.set_responder(answer)
+    (tmp_path / "settings.py").write_text(SETTINGS)
+    (tmp_path / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN}\nDB_PASSWORD={PASSWORD}\n")
+    (tmp_path / "deploy.pem").write_text(
+        f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\n-----END RSA PRIVATE KEY-----\n"
+    )
+    app = tmp_path / "app.py"
+    async with editor_session(fake_ollama.url, root_uri=tmp_path.as_uri()) as editor:
+        editor.open_uri((tmp_path / "settings.py").as_uri(), SETTINGS)
+        editor.open_uri((tmp_path / ".env").as_uri(), (tmp_path / ".env").read_text())
+        for _ in range(200):  # until the index has it (each ask a round trip, see above)
+            uri = editor.open_uri(app.as_uri(), APP)
+            await editor.ghost_text(uri, CURSOR)
+            prompt = fake_ollama.generate_requests[-1].body["prompt"]
+            if "def github_headers():" in prompt:
+                break
+            editor.client.text_document_did_close(
+                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+            )
+        await editor.execute("lspAssist.reviewFile", uri)
+    assert "def github_headers():" in prompt
+    sent = [r.body.get("prompt", "") for r in fake_ollama.generate_requests] + [
+        m["content"] for r in fake_ollama.chat_requests for m in r.body["messages"]
+    ]
+    for text in sent:
+        for secret in SECRET_VALUES:
+            assert secret not in text
