@@ -170,7 +170,7 @@ async def test_a_file_changed_on_disk_is_learnt_again_when_the_client_says_so(
             )
             uri = editor.open("basket.py", NEW)
             seen.append(await editor.ghost_text(uri, CURSOR))
-            if seen[-1] != "st(items)":
+            if seen[-1] is None:  # the relearn is applied in slices: wait for all of it
                 break
     assert seen[-1] is None  # `li` no longer starts anything the workspace repeats
     (registration,) = [r for p in registrations for r in p.registrations]
