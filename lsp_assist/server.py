@@ -17,6 +17,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_assist import __version__
+from lsp_assist.idle_gc import IdleCollector
 from lsp_assist.lsp import commands, completion_items, configuration, text_sync, watched_files
 from lsp_assist.lsp.diagnostics import (
     DISMISS_COMMAND,
@@ -56,6 +57,9 @@ class AssistServer(LanguageServer):
             review_progress=lambda: WorkDoneProgress(self, "review"),
         )
         self.diagnostics = DiagnosticsDelivery(self, self.session)
+        protocol = self.protocol
+        assert isinstance(protocol, AssistProtocol)
+        self.collector = IdleCollector(lambda: protocol.last_message_at)
 
     def show_user_message(self, severity: str, message: str) -> None:
         self.window_show_message(
@@ -88,6 +92,7 @@ def build_server() -> AssistServer:
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
         await configuration.pull_configuration(server, session)
+        server.collector.start()
         session.preload_model()
         root = session.root_path
         if root is not None and await asyncio.to_thread(Path.is_dir, root):
@@ -173,6 +178,7 @@ def build_server() -> AssistServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: None) -> None:
+        await server.collector.stop()
         await session.shutdown()
 
     return server

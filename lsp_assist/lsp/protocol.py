@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any
@@ -106,7 +107,12 @@ class AssistProtocol(LanguageServerProtocol):
         data.setdefault("params", None)  # JSON-RPC's params are optional; pygls's class wants them
         return JsonRPCRequestMessage if kind == "request" else JsonRPCNotification
 
+    last_message_at: float = 0.0
+    """`time.monotonic()` when the client last sent something (for work that waits for a
+    quiet editor)."""
+
     def handle_message(self, message: Any) -> None:
+        self.last_message_at = time.monotonic()
         if isinstance(message, MalformedMessage):
             self._reject(message)
             return
