@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -116,6 +116,36 @@ class Editor:
             self.replace(uri, offset - 1, offset, "")
             offset -= 1
         return offset
+
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
+        )
+        self.buffers.pop(uri, None)
+
+    async def prompt_showing(
+        self,
+        uri: str,
+        text: str,
+        offset: int,
+        shows: str,
+        last_prompt: Callable[[], str],
+        attempts: int = 200,
+    ) -> str:
+        """The prompt of a completion at `offset` in `uri` (opened with `text`) once it shows
+        `shows`. What the server reads in the background (the workspace index) lands a little
+        later than the buffers that trigger it: ask again — from the buffer closed and opened
+        anew, so that no cached suggestion answers — until it does; each ask is a round trip."""
+        prompt = ""
+        for _ in range(attempts):
+            if uri in self.buffers:
+                self.close(uri)
+            self.open_uri(uri, text)
+            await self.ghost_text(uri, offset)
+            prompt = last_prompt()
+            if shows in prompt:
+                break
+        return prompt
 
     def save(self, uri: str) -> None:
         self.client.text_document_did_save(

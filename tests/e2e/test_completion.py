@@ -246,17 +246,13 @@ async def test_what_the_cursor_calls_from_another_file_is_repo_level_context_fir
     (tmp_path / "util.py").write_text("def helper(scale: int = 2) -> int:\n    return 42 * scale\n")
     calls = "from util import helper\n\n\ndef add(a, b):\n    return helper("
     async with editor_session(fake_ollama.url, root_uri=tmp_path.as_uri()) as editor:
-        # The index is built in the background: ask (from a freshly opened buffer, so that no
-        # cached suggestion answers) until the prompt shows it; each ask is a round trip.
-        for _ in range(200):
-            uri = editor.open_uri((tmp_path / "add.py").as_uri(), calls)
-            await editor.ghost_text(uri, len(calls))
-            prompt = fake_ollama.generate_requests[-1].body["prompt"]
-            if "util.py" in prompt:
-                break
-            editor.client.text_document_did_close(
-                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
-            )
+        prompt = await editor.prompt_showing(
+            (tmp_path / "add.py").as_uri(),
+            calls,
+            len(calls),
+            "util.py",
+            lambda: fake_ollama.generate_requests[-1].body["prompt"],
+        )
     # The definition it calls (its signature, not its body), before the current file.
     assert prompt.startswith(
         f"<|repo_name|>{tmp_path.name}\n<|file_sep|>util.py\ndef helper(scale: int = 2) -> int:"

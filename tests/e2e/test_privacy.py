@@ -7,10 +7,9 @@ The fake secrets are assembled from pieces so that no scanner mistakes this file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from lsprotocol import types
 
 from tests.e2e.editor import editor_session
 from tests.fakes.fake_ollama import FakeOllama, Reply
@@ -51,6 +50,10 @@ CLIENT = f'''def fetch(session, url):
 '''
 
 
+def last_prompt(fake: FakeOllama) -> Callable[[], str]:
+    return lambda: str(fake.generate_requests[-1].body["prompt"])
+
+
 def answer(body: dict[str, Any]) -> Reply:
     return Reply(text='{"findings": []}' if "messages" in body else ")")
 
@@ -61,18 +64,13 @@ async def test_the_called_definition_is_context_and_no_secret_reaches_the_prompt
     fake_ollama.set_responder(answer)
     async with editor_session(fake_ollama.url) as editor:
         editor.open("settings.py", SETTINGS)
-        uri = editor.open("app.py", APP)
-        # The index takes the open buffer in the background: ask (from a freshly opened
-        # buffer, so that no cached suggestion answers) until the prompt shows it.
-        for _ in range(200):
-            await editor.ghost_text(uri, CURSOR)
-            prompt = fake_ollama.generate_requests[-1].body["prompt"]
-            if "def github_headers():" in prompt:
-                break
-            editor.client.text_document_did_close(
-                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
-            )
-            uri = editor.open("app.py", APP)
+        prompt = await editor.prompt_showing(
+            "file:///workspace/app.py",
+            APP,
+            CURSOR,
+            "def github_headers():",
+            last_prompt(fake_ollama),
+        )
     # What it calls, from settings.py, as context before the current file.
     assert prompt.index("<|file_sep|>settings.py\n") < prompt.index("def github_headers():")
     assert prompt.index("def github_headers():") < prompt.index("<|file_sep|>app.py\n")
@@ -121,16 +119,9 @@ async def test_context_exclude_keeps_a_file_out_of_prompts(fake_ollama: FakeOlla
     async with editor_session(fake_ollama.url, settings=settings) as editor:
         editor.open("fixtures/table.py", "def lookup(key: str) -> int:\n    return 1\n")
         editor.open("helpers.py", "def helper(value: int) -> int:\n    return value\n")
-        uri = editor.open("main.py", calls)
-        for _ in range(200):  # until the index has the open buffers (see above)
-            await editor.ghost_text(uri, len(calls))
-            prompt = fake_ollama.generate_requests[-1].body["prompt"]
-            if "def helper(value: int) -> int:" in prompt:
-                break
-            editor.client.text_document_did_close(
-                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
-            )
-            uri = editor.open("main.py", calls)
+        prompt = await editor.prompt_showing(
+            "file:///workspace/main.py", calls, len(calls), "def helper(", last_prompt(fake_ollama)
+        )
     assert "def helper(value: int) -> int:" in prompt
     assert "def lookup" not in prompt and "fixtures/table.py" not in prompt
 
@@ -150,16 +141,10 @@ async def test_a_workspace_seeded_with_secrets_leaks_none_while_the_definition_i
     async with editor_session(fake_ollama.url, root_uri=tmp_path.as_uri()) as editor:
         editor.open_uri((tmp_path / "settings.py").as_uri(), SETTINGS)
         editor.open_uri((tmp_path / ".env").as_uri(), (tmp_path / ".env").read_text())
-        for _ in range(200):  # until the index has it (each ask a round trip, see above)
-            uri = editor.open_uri(app.as_uri(), APP)
-            await editor.ghost_text(uri, CURSOR)
-            prompt = fake_ollama.generate_requests[-1].body["prompt"]
-            if "def github_headers():" in prompt:
-                break
-            editor.client.text_document_did_close(
-                types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri))
-            )
-        await editor.execute("lspAssist.reviewFile", uri)
+        prompt = await editor.prompt_showing(
+            app.as_uri(), APP, CURSOR, "def github_headers():", last_prompt(fake_ollama)
+        )
+        await editor.execute("lspAssist.reviewFile", app.as_uri())
     assert "def github_headers():" in prompt
     sent = [r.body.get("prompt", "") for r in fake_ollama.generate_requests] + [
         m["content"] for r in fake_ollama.chat_requests for m in r.body["messages"]
