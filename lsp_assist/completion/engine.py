@@ -82,9 +82,11 @@ class CompletionEngine:
         self,
         snapshot: TextView,
         offset: int,
-        context_files: Sequence[ContextFile] = (),
+        context_files: Callable[[], Sequence[ContextFile]] = lambda: (),
         repo_name: str = "",
     ) -> Suggestion | None:
+        """The suggestion at `offset` of `snapshot`. `context_files` is asked only when a new
+        generation starts: a keystroke answered by type-through or the cache needs none."""
         started = time.perf_counter()
         settings = self._settings()
         if not settings.enabled:
@@ -120,7 +122,7 @@ class CompletionEngine:
         if (live := self._live.get(uri)) is not None:
             live.generation.cancel()
 
-        job = CompletionJob(snapshot, offset, settings, context_files, repo_name)
+        job = CompletionJob(snapshot, offset, settings, context_files(), repo_name)
         backends = list(self._route())
         for index, backend in enumerate(backends):
             has_next = index + 1 < len(backends)

@@ -33,7 +33,7 @@ async def completion(session: Session, params: types.CompletionParams) -> types.
     offset = snapshot.offset_at(params.position.line, params.position.character)
     word = CursorContext.of(snapshot, offset).word_before()
     suggestion = await session.engine.suggest(
-        snapshot, offset, session.context_files(snapshot, offset), session.root_name
+        snapshot, offset, lambda: session.context_files(snapshot, offset), session.root_name
     )
     items = []
     if suggestion is not None:

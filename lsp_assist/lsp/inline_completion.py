@@ -32,7 +32,7 @@ async def inline_completion(
     snapshot = document.snapshot()
     offset = snapshot.offset_at(params.position.line, params.position.character)
     suggestion = await session.engine.suggest(
-        snapshot, offset, session.context_files(snapshot, offset), session.root_name
+        snapshot, offset, lambda: session.context_files(snapshot, offset), session.root_name
     )
     if suggestion is None:
         return None
