@@ -60,6 +60,7 @@ from benchmarks.context_tasks import (  # noqa: E402
     holds_definition,
     squeezed,
 )
+from benchmarks.offline_memory import memory_mb  # noqa: E402
 from lsp_assist.documents import Document, DocumentSnapshot  # noqa: E402
 from lsp_assist.positions import utf8  # noqa: E402
 from lsp_assist.uris import uri_of_path  # noqa: E402
@@ -319,16 +320,6 @@ def measure(
     engine = api.new_engine(root)
     outcomes = [run_task(api, engine, index, root, task) for task in tasks]
     return WorkspaceRun(name, language, found, outcomes, index_s)
-
-
-def memory_mb() -> dict[str, float]:
-    """VmRSS and VmHWM (peak) of this process, in MB."""
-    found = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            found[key] = round(int(value.split()[0]) / 1024, 1)
-    return found
 
 
 def workspace_child(root: Path, files: int, limit: int, seed: int) -> dict[str, Any]:

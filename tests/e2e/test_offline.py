@@ -30,6 +30,16 @@ async def ask_in_new_file(editor: Editor) -> types.InlineCompletionList | None:
     return await editor.inline(uri, CURSOR)
 
 
+async def learnt(editor: Editor) -> None:
+    """Waits for the server to say it has learnt the workspace."""
+
+    async def wait() -> None:
+        while not any(getattr(s, "state", None) == "learnt" for s in editor.statuses):
+            await editor.client.wait_for_notification("lspAssist/status")
+
+    await asyncio.wait_for(wait(), 20)
+
+
 def ready_sources(editor: Editor) -> list[str]:
     return [s.source for s in editor.statuses if getattr(s, "state", None) == "ready"]
 
@@ -104,12 +114,7 @@ async def test_workspace_files_on_disk_are_learnt(tmp_path: Path, fake_ollama: F
         settings={"completion": {"backend": "offline"}},
         root_uri=tmp_path.as_uri(),
     ) as editor:
-
-        async def learnt() -> None:
-            while not any(getattr(s, "state", None) == "learnt" for s in editor.statuses):
-                await editor.client.wait_for_notification("lspAssist/status")
-
-        await asyncio.wait_for(learnt(), 20)
+        await learnt(editor)
         uri = editor.open("basket.py", NEW)
         assert await editor.ghost_text(uri, CURSOR) == "st(items)"
     (status,) = [s for s in editor.statuses if getattr(s, "state", None) == "learnt"]
@@ -146,11 +151,7 @@ async def test_a_file_changed_on_disk_is_learnt_again_when_the_client_says_so(
         def on_register(params: types.RegistrationParams) -> None:
             registrations.append(params)
 
-        async def learnt() -> None:
-            while not any(getattr(s, "state", None) == "learnt" for s in editor.statuses):
-                await editor.client.wait_for_notification("lspAssist/status")
-
-        await asyncio.wait_for(learnt(), 20)
+        await learnt(editor)
         uri = editor.open("basket.py", NEW)
         assert await editor.ghost_text(uri, CURSOR) == "st(items)"
         # A checkout rewrites the file: `tuple` where it said `list`.
