@@ -10,20 +10,17 @@ passes the request to the next.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from lsp_assist.backends.ollama import GenerationStats
-from lsp_assist.completion.generation import GenerationPlan
+from lsp_assist.completion.generation import GenerationPlan, StreamFactory
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import TextView
 from lsp_assist.prompts.templates import ContextFile
 
 Source = Literal["model", "type-through", "cache", "offline"]
 """Where a suggestion came from, as the status and the demo show it."""
-
-StreamFactory = Callable[[GenerationStats], AsyncIterator[str]]
 
 
 @dataclass(frozen=True)

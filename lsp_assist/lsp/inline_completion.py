@@ -1,7 +1,9 @@
 """`textDocument/inlineCompletion` (LSP 3.18): ghost text at the cursor.
 
 The request takes a snapshot of the document on arrival; the engine computes the suggestion in
-it; `place_suggestion` says where it goes if the document moved on meanwhile.
+it, and the answer is given in that snapshot's coordinates — the request's own — whatever
+changed meanwhile: a client relates a response to the state it asked in. Never a position mixed
+from two versions, as when handlers read the live document after awaiting the model.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import logging
 
 from lsprotocol import types
 
-from lsp_assist.lsp.placement import place_suggestion
 from lsp_assist.lsp.ranges import lsp_position
 from lsp_assist.session import Session
 
@@ -36,14 +37,13 @@ async def inline_completion(
     )
     if suggestion is None:
         return None
-    placement = place_suggestion(snapshot, offset, suggestion.text, session.documents.get(uri))
-    if placement is None:
-        return None
-    here = lsp_position(placement.view, placement.offset)
+    if uri not in session.documents:
+        return None  # closed meanwhile
+    here = lsp_position(snapshot, offset)
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(
-                insert_text=placement.text, range=types.Range(start=here, end=here)
+                insert_text=suggestion.text, range=types.Range(start=here, end=here)
             )
         ]
     )
