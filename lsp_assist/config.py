@@ -18,7 +18,15 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 MultilineMode = Literal["auto", "always", "never"]
-BackendChoice = Literal["auto", "ollama", "offline"]
+BackendChoice = Literal["auto", "model", "ollama", "offline"]
+EndpointKind = Literal["ollama", "llamacpp", "openai", "embedded", "offline"]
+FimFamily = Literal["", "qwen", "deepseek", "codellama", "starcoder2", "codestral", "codeqwen"]
+
+DEFAULT_URLS: dict[str, str] = {
+    "llamacpp": "http://127.0.0.1:8012",  # llama.vim's and llama.vscode's default port
+    "openai": "http://127.0.0.1:8000/v1",  # vLLM's default port
+}
+"""Where each kind of model server listens when `url` is not set (Ollama: `ollama.host`)."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,70 @@ class OllamaSettings:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A model server (or the engine in this process) that completions and reviews can use,
+    named in `lspAssist.endpoints`."""
+
+    name: str = ""
+    kind: EndpointKind = "ollama"
+    url: str = ""
+    """The server's base URL (openai: up to and including `/v1`). Empty: `ollama.host` for
+    Ollama, http://127.0.0.1:8012 for llama.cpp, http://127.0.0.1:8000/v1 for openai."""
+    apiKeyEnv: str = ""
+    """The environment variable that holds the bearer key (the key itself never goes in
+    settings). It is sent to this URL only: redirects are not followed."""
+    caBundle: str = ""
+    """A PEM file of certificate authorities to trust for https (verification is always on)."""
+    completionModel: str = ""
+    """This server's name for the completion model, when it differs from `completion.model`
+    (vLLM: "Qwen/Qwen2.5-Coder-1.5B"; llama.cpp serves the one model it was started with)."""
+    reviewModel: str = ""
+    """This server's name for the review model, when it differs from `review.model`."""
+    fim: FimFamily = ""
+    """The completion model's FIM tokens, when they cannot be told from its name or its server
+    ("qwen", "deepseek", …). Empty: detected."""
+    modelPath: str = ""
+    """embedded: the GGUF file to load. Empty: the model `lsp-assist models pull` fetched."""
+    threads: int = 0
+    """embedded: CPU threads for the model (0: half the cores, at least one)."""
+    slot: int = -1
+    """llamacpp: the server slot this editor's completions use, so its prompt cache stays
+    this editor's (-1: one picked per workspace; with one slot, always slot 0)."""
+    timeoutS: float = 60.0
+    """Seconds to wait for the first byte of an answer."""
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url or DEFAULT_URLS.get(self.kind, "")
+
+    @property
+    def description(self) -> str:
+        """How the user knows it: "lcpp (llama.cpp at http://…)"."""
+        what = KIND_NAMES[self.kind]
+        where = f" at {self.resolved_url}" if self.resolved_url else ""
+        return f"{self.name} ({what}{where})" if self.name != self.kind else f"{what}{where}"
+
+
+KIND_NAMES: dict[str, str] = {
+    "ollama": "Ollama",
+    "llamacpp": "llama.cpp",
+    "openai": "OpenAI-compatible server",
+    "embedded": "the embedded llama.cpp",
+    "offline": "the offline engine",
+}
+
+
+@dataclass(frozen=True)
 class CompletionSettings:
     enabled: bool = True
     backend: BackendChoice = "auto"
-    """"auto": the model, and the offline engine while Ollama cannot be reached; "ollama": the
-    model only; "offline": the offline engine only (learned from the workspace's code)."""
+    """"auto": the model servers of `endpoint`, then the embedded engine if a model was
+    pulled, then the offline engine while none answers; "model" (or "ollama"): the model
+    servers only; "offline": the offline engine only (learned from the workspace's code)."""
+    endpoint: tuple[str, ...] = ()
+    """Names from `lspAssist.endpoints`, in failover order (a name or a list): the first that
+    answers serves. Empty: every endpoint, in the order they are written (without
+    `endpoints`: Ollama at `ollama.host`)."""
     model: str = "qwen2.5-coder:1.5b-base"
     debounceMs: int = 75
     """Wait this long after a keystroke before asking the model (0 = no wait)."""
@@ -69,7 +136,10 @@ ConfidenceLevel = Literal["low", "medium", "high"]
 class ReviewSettings:
     enabled: bool = True
     model: str = "qwen2.5-coder:7b-instruct"
-    """An instruct (chat) model; reviews use Ollama's structured outputs."""
+    """An instruct (chat) model; reviews use the server's structured outputs."""
+    endpoint: tuple[str, ...] = ()
+    """Names from `lspAssist.endpoints`, in failover order, for reviews (empty: as for
+    completions)."""
     onSave: bool = True
     """Review the functions changed since their last review when the file is saved."""
     idleMs: int = 0
@@ -100,6 +170,37 @@ class Settings:
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
+    endpoints: tuple[Endpoint, ...] = ()
+    """`lspAssist.endpoints`, in the order they are written."""
+
+    def all_endpoints(self) -> tuple[Endpoint, ...]:
+        """The configured endpoints; without any, Ollama at `ollama.host` (today's setting)."""
+        if self.endpoints:
+            return self.endpoints
+        return (
+            Endpoint(
+                name="ollama",
+                kind="ollama",
+                url=self.ollama.resolved_host,
+                timeoutS=self.ollama.timeoutS,
+            ),
+        )
+
+    def endpoints_for(self, names: tuple[str, ...]) -> tuple[Endpoint, ...]:
+        """The endpoints `names` pick, in that order (all of them when empty; unknown names are
+        reported by `parse_settings` and skipped)."""
+        known = {endpoint.name: endpoint for endpoint in self.all_endpoints()}
+        if not names:
+            return tuple(known.values())
+        return tuple(known[name] for name in names if name in known)
+
+    @property
+    def completion_endpoints(self) -> tuple[Endpoint, ...]:
+        return self.endpoints_for(self.completion.endpoint)
+
+    @property
+    def review_endpoints(self) -> tuple[Endpoint, ...]:
+        return self.endpoints_for(self.review.endpoint or self.completion.endpoint)
 
 
 _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))*$")
@@ -129,6 +230,14 @@ def _check_value(section: str, name: str, value: Any) -> str | None:
         return "must be a URL such as http://127.0.0.1:11434"
     if name == "model" and not value.strip():
         return "must not be empty"
+    if name == "url" and value and not re.match(r"^https?://[\w.\-\[\]:]+(:\d+)?(/.*)?$", value):
+        return "must be an http(s) URL such as http://127.0.0.1:8012"
+    if name == "apiKeyEnv" and value and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        return "must be the name of an environment variable, not the key itself"
+    if name == "threads" and value < 0:
+        return "must be 0 or more"
+    if name == "slot" and value < -1:
+        return "must be -1 (automatic) or a slot number"
     return None
 
 
@@ -171,7 +280,10 @@ def _parse_section(cls: type[Any], raw: Any, path: str, problems: list[str]) -> 
         if f.name not in raw or raw[f.name] is None:
             continue
         expected = hints[f.name]
-        ok, value = _coerce(expected, raw[f.name])
+        given = raw[f.name]
+        if f.name == "endpoint" and isinstance(given, str):
+            given = [given]  # one endpoint, or a failover list
+        ok, value = _coerce(expected, given)
         problem = None if ok else "has the wrong type"
         if ok:
             problem = _check_value(path, f.name, value)
@@ -201,8 +313,51 @@ def parse_settings(raw: Any) -> tuple[Settings, list[str]]:
         ),
         review=_parse_section(ReviewSettings, raw.get("review"), "review", problems),
         context=_parse_section(ContextSettings, raw.get("context"), "context", problems),
+        endpoints=_parse_endpoints(raw.get("endpoints"), problems),
     )
+    ollama_host = settings.ollama.resolved_host
+    settings = dataclasses.replace(
+        settings,
+        endpoints=tuple(
+            dataclasses.replace(e, url=ollama_host) if e.kind == "ollama" and not e.url else e
+            for e in settings.endpoints
+        ),
+    )
+    known = {endpoint.name for endpoint in settings.all_endpoints()}
+    for section, names in (
+        ("completion", settings.completion.endpoint),
+        ("review", settings.review.endpoint),
+    ):
+        for name in names:
+            if name not in known:
+                choices = ", ".join(sorted(known))
+                problems.append(
+                    f"{section}.endpoint names {name!r}, which lspAssist.endpoints does not "
+                    f"define (defined: {choices}); skipping it"
+                )
     return settings, problems
+
+
+def _parse_endpoints(raw: Any, problems: list[str]) -> tuple[Endpoint, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        problems.append("endpoints must be an object of named endpoints; ignoring it")
+        return ()
+    endpoints = []
+    for name, spec in raw.items():
+        if not isinstance(spec, Mapping):
+            problems.append(f"endpoints.{name} must be an object; ignoring it")
+            continue
+        parsed = _parse_section(Endpoint, {**spec, "name": None}, f"endpoints.{name}", problems)
+        endpoint = dataclasses.replace(parsed, name=str(name))
+        if endpoint.kind == "openai" and not endpoint.url:
+            problems.append(
+                f"endpoints.{name}.url is not set: using {endpoint.resolved_url} "
+                "(an OpenAI-compatible server's URL ends in /v1)"
+            )
+        endpoints.append(endpoint)
+    return tuple(endpoints)
 
 
 def merge_settings_json(base: Any, override: Any) -> Any:
@@ -218,4 +373,9 @@ def merge_settings_json(base: Any, override: Any) -> Any:
 
 def settings_to_json(settings: Settings) -> dict[str, Any]:
     """The camelCase JSON shape editors use (for docs, `doctor` and tests)."""
-    return dataclasses.asdict(settings)
+    shape = dataclasses.asdict(settings)
+    shape["endpoints"] = {
+        endpoint["name"]: {k: v for k, v in endpoint.items() if k != "name"}
+        for endpoint in shape["endpoints"]
+    }
+    return shape

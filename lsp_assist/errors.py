@@ -22,41 +22,142 @@ class BackendError(Exception):
 class BackendUnavailable(BackendError):
     kind = "unavailable"
 
-    def __init__(self, host: str, detail: str = "") -> None:
-        super().__init__(f"cannot reach Ollama at {host}: {detail}")
+    def __init__(
+        self, host: str, detail: str = "", *, server: str = "Ollama", endpoint: str = ""
+    ) -> None:
+        super().__init__(f"cannot reach {server} at {host}: {detail}")
         self.host = host
-        self.offline_fallback = False
-        """Set when the offline engine serves meanwhile: the message then says so."""
+        self.server = server
+        """What kind of server it is, as the user knows it ("Ollama", "llama.cpp", …)."""
+        self.endpoint = endpoint
+        """Its name in `lspAssist.endpoints` ("" for `ollama.host`)."""
+        self.fallback = ""
+        """Who serves meanwhile ("the offline engine", "local (Ollama at …)"), if anyone."""
+
+    @property
+    def offline_fallback(self) -> bool:
+        return self.fallback == OFFLINE_FALLBACK
 
     def user_message(self) -> str:
-        message = (
-            f"lsp-assist: Ollama is not reachable at {self.host} — start it with `ollama serve` "
-            "or set lspAssist.ollama.host"
-        )
-        if self.offline_fallback:
+        if not (self.server == "Ollama" and self.endpoint in ("", "ollama")):
+            name = self.endpoint or self.server
+            start = "start it with `ollama serve`" if self.server == "Ollama" else "start it"
+            message = (
+                f"lsp-assist: {name} ({self.server}) is not reachable at {self.host} — {start} "
+                f"or fix lspAssist.endpoints.{name}.url"
+            )
+        else:
+            message = (
+                f"lsp-assist: Ollama is not reachable at {self.host} — start it with "
+                "`ollama serve` or set lspAssist.ollama.host"
+            )
+        if self.fallback == OFFLINE_FALLBACK:
             message += "; meanwhile the offline engine completes from your workspace's code"
+        elif self.fallback:
+            message += f"; meanwhile completions come from {self.fallback}"
         return message
+
+
+OFFLINE_FALLBACK = "the offline engine"
+
+
+class Redirected(BackendError):
+    """The server answered with a redirect, which is not followed: it could send the code (and
+    a key) to a host the user did not configure."""
+
+    kind = "redirect"
+
+    def __init__(self, host: str, location: str) -> None:
+        super().__init__(f"{host} redirects to {location or 'somewhere else'}")
+        self.host = host
+        self.location = location
+
+    def user_message(self) -> str:
+        return (
+            f"lsp-assist: {self.host} answered with a redirect to {self.location or '?'} — "
+            "lsp-assist does not follow redirects (they could send your code or key to another "
+            "host); set the endpoint's url to the address that serves the API"
+        )
+
+
+class AuthFailed(BackendError):
+    kind = "auth"
+
+    def __init__(self, host: str, key_env: str, status: int) -> None:
+        super().__init__(f"{host} refused the request (status {status})")
+        self.host = host
+        self.key_env = key_env
+
+    def user_message(self) -> str:
+        if not self.key_env:
+            return (
+                f"lsp-assist: {self.host} asks for an API key — set the endpoint's apiKeyEnv to "
+                "the name of an environment variable that holds it"
+            )
+        return (
+            f"lsp-assist: {self.host} refused the API key from ${self.key_env} — check that "
+            "variable in the environment the editor started lsp-assist from"
+        )
+
+
+class NotAModelServer(BackendError):
+    """What answers is not the kind of server the settings say (a web page, another API)."""
+
+    kind = "not-a-model-server"
+
+    def __init__(self, host: str, server: str, detail: str) -> None:
+        super().__init__(f"{host} does not answer like {server}: {detail}")
+        self.host = host
+        self.server = server
+
+    def user_message(self) -> str:
+        return (
+            f"lsp-assist: what answers at {self.host} is not {self.server} ({self}) — check the "
+            "endpoint's url and kind"
+        )
 
 
 class ModelNotFound(BackendError):
     kind = "model-not-found"
 
-    def __init__(self, model: str) -> None:
+    def __init__(
+        self, model: str, *, server: str = "", available: tuple[str, ...] = (), setting: str = ""
+    ) -> None:
         super().__init__(f"model {model!r} not found")
         self.model = model
+        self.server = server
+        """"" for Ollama (which can pull it), else the server that does not serve it."""
+        self.available = available
+        self.setting = setting
+        """The setting that names the model on that server."""
 
     def user_message(self) -> str:
-        return f"lsp-assist: model '{self.model}' not found — run `ollama pull {self.model}`"
+        if not self.server:
+            return f"lsp-assist: model '{self.model}' not found — run `ollama pull {self.model}`"
+        serves = f" (it serves: {', '.join(self.available)})" if self.available else ""
+        return (
+            f"lsp-assist: {self.server} does not serve model '{self.model}'{serves} — set "
+            f"{self.setting or 'the model setting'} to its name for the model"
+        )
 
 
 class ModelWithoutFim(BackendError):
     kind = "no-fim"
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, endpoint: str = "") -> None:
         super().__init__(f"model {model!r} does not support fill-in-the-middle")
         self.model = model
+        self.endpoint = endpoint
+        """The endpoint serving it ("" for `ollama.host`)."""
 
     def user_message(self) -> str:
+        if self.endpoint and self.endpoint != "ollama":
+            return (
+                f"lsp-assist: model '{self.model}' on {self.endpoint} cannot fill in the middle "
+                "(an instruct or chat model, or no FIM tokens) — serve a base code model such as "
+                "Qwen2.5-Coder-1.5B (GGUF: qwen2.5-coder-1.5b-q8_0.gguf), or set "
+                f"lspAssist.endpoints.{self.endpoint}.fim if you know its FIM tokens"
+            )
         return (
             f"lsp-assist: model '{self.model}' cannot fill in the middle — use a base code model "
             "such as qwen2.5-coder:1.5b-base (`ollama pull qwen2.5-coder:1.5b-base`) and set "
@@ -68,7 +169,20 @@ class ServerBusy(BackendError):
     kind = "busy"
     severity = "warning"
 
+    def __init__(self, detail: str = "", *, retry_after_s: float = 0.0, server: str = "") -> None:
+        super().__init__(detail or "busy")
+        self.retry_after_s = retry_after_s
+        """What the server asked for (`Retry-After`): no request goes to it before then."""
+        self.server = server
+        """"" for Ollama, else who is busy ("gpu (OpenAI-compatible server at …)")."""
+
     def user_message(self) -> str:
+        if self.server:
+            wait = f" for {self.retry_after_s:g} s" if self.retry_after_s else ""
+            return (
+                f"lsp-assist: {self.server} is busy and asked to wait{wait} — requests resume "
+                "then (its operators can add replicas or raise its queue limits)"
+            )
         return (
             "lsp-assist: Ollama is busy (too many queued requests) — completions resume when it "
             "catches up; raise OLLAMA_MAX_QUEUE or OLLAMA_NUM_PARALLEL if this persists"
@@ -131,7 +245,7 @@ class FaultNotifier:
 
     def report(self, error: BackendError, scope: str = "") -> None:
         if isinstance(error, BackendUnavailable):
-            scope = ""  # the host is down for completions and reviews alike: say it once
+            scope = error.host  # down for completions and reviews alike: say it once per host
         key = f"{error.kind}:{scope}"
         if key in self._shown:
             return

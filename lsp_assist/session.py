@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from lsp_assist.backends.base import CompletionBackend
+from lsp_assist.backends.endpoints import EndpointClients
 from lsp_assist.backends.offline import OfflineCompletion
-from lsp_assist.backends.ollama import OllamaBackend
-from lsp_assist.backends.ollama_completion import OllamaCompletion
+from lsp_assist.backends.routing import EndpointRouter
 from lsp_assist.completion.engine import CompletionEngine
-from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Settings, merge_settings_json, parse_settings
 from lsp_assist.context.secrets import excluded, is_secret_path
 from lsp_assist.context.workspace import WorkspaceContext
@@ -39,9 +38,6 @@ log = logging.getLogger(__name__)
 
 CONTEXT_BUDGET_CHARS = 4_096
 """Characters of workspace context per prompt (the prompt builder fits it in its share)."""
-RETIRED_CLIENT_GRACE_S = 30.0
-"""A model server client replaced by a settings change is closed this long after, when what
-was still streaming from it has ended."""
 
 Change = tuple[str, tuple[int, int] | None, tuple[int, int] | None]
 
@@ -67,12 +63,7 @@ class Session:
         self.root_path: Path | None = None
         self._show_message = show_message
         self.worker = BackgroundWorker()
-        self._ollama: OllamaBackend | None = None
-        self._ollama_key: tuple[str, str, float] | None = None
-        self._ollama_completion: OllamaCompletion | None = None
-        self._retiring: dict[asyncio.TimerHandle, OllamaBackend] = {}
         self._preloaded = False
-        self._route: tuple[Settings, bool, tuple[CompletionBackend, ...]] | None = None
         self._private: tuple[Settings, dict[str, bool]] = (self.settings, {})
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier = FaultNotifier(show_message)
@@ -83,17 +74,21 @@ class Session:
             worker=self.worker,
         )
         self._offline = OfflineCompletion(self.learning.engine)
-        self.health = BackendHealth(self._probe_model_server, self._model_server_is_back)
+        self.clients = EndpointClients(lambda: self.settings.ollama)
+        self.router = EndpointRouter(
+            lambda: self.settings, self.clients, self._offline, self.notifier, show_message
+        )
         self.engine = CompletionEngine(
             route=self.completion_route,
             settings=lambda: self.settings.completion,
             notifier=self.notifier,
             on_status=send_status,
-            health=self.health,
+            on_unavailable=self.router.unavailable,
+            on_answered=self.router.answered,
             loading=self.model_loading,
         )
         self.review = ReviewService(
-            backend=self.backend,
+            backend=self.router.review_backend,
             settings=lambda: self.settings.review,
             document=self.documents.get,
             activity=self.engine.activity,
@@ -108,79 +103,24 @@ class Session:
 
     # -- backends -------------------------------------------------------------------------------
 
-    def backend(self) -> OllamaBackend:
-        """The Ollama client for the current settings; a new one when the host or its options
-        change (the old one is closed once what still streams from it has ended)."""
-        ollama = self.settings.ollama
-        key = (ollama.resolved_host, ollama.keepAlive, ollama.timeoutS)
-        if self._ollama is None or key != self._ollama_key:
-            if self._ollama is not None:
-                self._retire(self._ollama)
-            self._ollama = OllamaBackend(key[0], keep_alive=key[1], timeout_s=key[2])
-            self._ollama_key = key
-            self._ollama_completion = None
-        return self._ollama
-
-    def _retire(self, client: OllamaBackend) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # settings read before the loop runs: nothing was opened yet
-            return
-
-        def close() -> None:
-            self._retiring.pop(handle, None)
-            loop.create_task(client.close())
-
-        handle = loop.call_later(RETIRED_CLIENT_GRACE_S, close)
-        self._retiring[handle] = client
-
-    def ollama_completion(self) -> OllamaCompletion:
-        client = self.backend()
-        if self._ollama_completion is None or self._ollama_completion.client is not client:
-            self._ollama_completion = OllamaCompletion(client)
-        return self._ollama_completion
-
     def completion_route(self) -> Sequence[CompletionBackend]:
-        """The backends to try for a completion, in order (asked several times a keystroke:
-        kept until the settings or the model server's health change)."""
-        route = self._route
-        if route is None or route[0] is not self.settings or route[1] != self.health.reachable:
-            route = self._route = (self.settings, self.health.reachable, self._build_route())
-        return route[2]
-
-    def _build_route(self) -> tuple[CompletionBackend, ...]:
-        choice = self.settings.completion.backend
-        if choice == "offline":
-            return (self._offline,)
-        if choice == "ollama":
-            return (self.ollama_completion(),)
-        if not self.health.reachable:
-            return (self._offline,)  # probed with backoff; the model takes over when it is back
-        return (self.ollama_completion(), self._offline)
-
-    async def _probe_model_server(self) -> bool:
-        return await self.backend().answers()
-
-    def _model_server_is_back(self) -> None:
-        self.notifier.recovered()
-        host = self.settings.ollama.resolved_host
-        log.info("model server at %s answers again", host)
-        self._show_message(
-            "info", f"lsp-assist: Ollama at {host} answers again — completions come from the model"
-        )
+        return self.router.completion_route()
 
     def preload_model(self) -> None:
-        """Loads the completion model in the background, so that the first keystroke does not
-        pay for it; a failure is left for the first completion to report."""
+        """Gets the first completion endpoint ready in the background (Ollama loads the model,
+        the embedded engine starts), so that the first keystroke does not pay for it; a
+        failure is left for the first completion to report."""
         completion = self.settings.completion
         if not (completion.enabled and completion.preload) or completion.backend == "offline":
             return
         self._preloaded = True
-        backend = self.ollama_completion()
-        self._background(backend.preload(completion))
+        route = self.completion_route()
+        if route and route[0] is not self._offline:
+            self._background(route[0].preload(completion))
 
     def model_loading(self) -> bool:
-        return self._ollama_completion is not None and self._ollama_completion.loading
+        route = self.completion_route()
+        return bool(route) and bool(getattr(route[0], "loading", False))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -215,9 +155,10 @@ class Session:
                 settings.ollama.resolved_host,
                 settings.completion.model,
             )
-        model_changed = (old.completion.model, old.ollama) != (
+        model_changed = (old.completion.model, old.ollama, old.completion_endpoints) != (
             settings.completion.model,
             settings.ollama,
+            settings.completion_endpoints,
         )
         if model_changed and self._preloaded:
             self.preload_model()  # started already: the new model is the one to load
@@ -353,18 +294,9 @@ class Session:
         await self.workspace.close()
         await self.review.shutdown()
         await self.engine.shutdown()
-        await self.health.close()
+        await self.router.close()
         await self.learning.close()
-        clients = [*self._retiring.values(), *([self._ollama] if self._ollama else [])]
-        for handle in self._retiring:
-            handle.cancel()
-        self._retiring.clear()
-        self._ollama = None
-        for client in clients:
-            try:
-                await client.close()
-            except Exception:  # closing is best effort
-                log.debug("closing an Ollama client failed", exc_info=True)
+        await self.clients.close()
         self.worker.close()
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from lsp_assist.backends.answers import GenerationStats
 from lsp_assist.backends.base import CompletionJob, PreparedGeneration
-from lsp_assist.backends.ollama import GenerationStats
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.completion.generation import GenerationPlan
 from lsp_assist.completion.typethrough import CursorKey

@@ -12,13 +12,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import ollama
 import pydantic
 
+from lsp_assist.backends.answers import ChatAnswer, GenerationStats
 from lsp_assist.context.secrets import redact_secrets
 from lsp_assist.errors import (
     BackendError,
@@ -55,22 +56,9 @@ class ModelInfo:
         return "insert" in self.capabilities or ".Suffix" in self.template
 
 
-@dataclass
-class GenerationStats:
-    """What Ollama's final chunk says about the work it did (durations in ms)."""
-
-    done: bool = False
-    done_reason: str = ""
-    prompt_eval_count: int = 0
-    prompt_eval_ms: float = 0.0
-    eval_count: int = 0
-    eval_ms: float = 0.0
-    total_ms: float = 0.0
-    ttft_ms: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-
-
-def map_backend_error(exc: BaseException, *, host: str, model: str) -> BackendError:
+def map_backend_error(
+    exc: BaseException, *, host: str, model: str, endpoint: str = ""
+) -> BackendError:
     """Turns whatever the client raised into one of our faults."""
     if isinstance(exc, BackendError):
         return exc
@@ -86,25 +74,41 @@ def map_backend_error(exc: BaseException, *, host: str, model: str) -> BackendEr
     if isinstance(exc, httpx.TimeoutException):
         return BackendTimeout(f"{type(exc).__name__} talking to {host}")
     if isinstance(exc, (httpx.ConnectError, ConnectionError, OSError)):
-        return BackendUnavailable(host, str(exc) or type(exc).__name__)
+        return BackendUnavailable(host, str(exc) or type(exc).__name__, endpoint=endpoint)
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return ModelFailed(f"Ollama closed the connection mid-answer ({exc})")
     if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, ValueError)):
         return ModelFailed(f"Ollama sent something that is not its API: {exc}")
     if isinstance(exc, httpx.HTTPError):
-        return BackendUnavailable(host, str(exc) or type(exc).__name__)
+        return BackendUnavailable(host, str(exc) or type(exc).__name__, endpoint=endpoint)
     return ModelFailed(f"{type(exc).__name__}: {exc}")
 
 
 class OllamaBackend:
-    def __init__(self, host: str, *, keep_alive: str = "30m", timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        *,
+        keep_alive: str = "30m",
+        timeout_s: float = 60.0,
+        endpoint: str = "",
+        headers: Mapping[str, str] | None = None,
+        verify: Any = True,
+    ) -> None:
         self.host = host
         self.keep_alive = keep_alive
+        self.endpoint = endpoint
+        """Its name in `lspAssist.endpoints` ("" for `ollama.host`)."""
         timeout = httpx.Timeout(connect=3.0, read=timeout_s, write=10.0, pool=5.0)
         # trust_env=False: never route the user's code through a proxy from the environment;
         # follow_redirects=False: never send it (or a key) to a host we were not pointed at.
         self._client = ollama.AsyncClient(
-            host=host, timeout=timeout, trust_env=False, follow_redirects=False
+            host=host,
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+            headers=dict(headers or {}),
+            verify=verify,
         )
         self._timeout = timeout
         self._plain: httpx.AsyncClient | None = None
@@ -137,7 +141,7 @@ class OllamaBackend:
             future.set_result(info)
             return info
         except BaseException as exc:
-            error = map_backend_error(exc, host=self.host, model=model)
+            error = map_backend_error(exc, host=self.host, model=model, endpoint=self.endpoint)
             future.set_exception(error)
             future.exception()  # mark retrieved: nobody else may be waiting
             if isinstance(exc, asyncio.CancelledError):
@@ -175,7 +179,7 @@ class OllamaBackend:
             response.raise_for_status()
             return str(response.json().get("version", ""))
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model="") from exc
+            raise map_backend_error(exc, host=self.host, model="", endpoint=self.endpoint) from exc
 
     async def answers(self) -> bool:
         """Whether Ollama answers now."""
@@ -193,7 +197,9 @@ class OllamaBackend:
                 model=model, prompt="", options={"num_ctx": num_ctx}, keep_alive=self.keep_alive
             )
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model=model) from exc
+            raise map_backend_error(
+                exc, host=self.host, model=model, endpoint=self.endpoint
+            ) from exc
 
     async def stream_generate(
         self,
@@ -226,7 +232,9 @@ class OllamaBackend:
                 **kwargs,
             )
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model=model) from exc
+            raise map_backend_error(
+                exc, host=self.host, model=model, endpoint=self.endpoint
+            ) from exc
         try:
             first = True
             async for chunk in chunks:
@@ -253,7 +261,9 @@ class OllamaBackend:
                 async for _ in chunks:
                     pass
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model=model) from exc
+            raise map_backend_error(
+                exc, host=self.host, model=model, endpoint=self.endpoint
+            ) from exc
         finally:
             # Closing the client's generator closes the HTTP response, so Ollama stops.
             await chunks.aclose()  # type: ignore[attr-defined]
@@ -280,7 +290,9 @@ class OllamaBackend:
                 keep_alive=self.keep_alive,
             )
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model=model) from exc
+            raise map_backend_error(
+                exc, host=self.host, model=model, endpoint=self.endpoint
+            ) from exc
         pieces: list[str] = []
         answer = ChatAnswer()
         try:
@@ -291,20 +303,12 @@ class OllamaBackend:
                     answer.done_reason = chunk.done_reason or ""
                     answer.backend_ms = (chunk.total_duration or 0) / 1e6
         except Exception as exc:
-            raise map_backend_error(exc, host=self.host, model=model) from exc
+            raise map_backend_error(
+                exc, host=self.host, model=model, endpoint=self.endpoint
+            ) from exc
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
         if not answer.done:
             raise StreamTruncated("chat answer ended without a final chunk")
         answer.content = "".join(pieces)
         return answer
-
-
-@dataclass
-class ChatAnswer:
-    content: str = ""
-    done: bool = False
-    done_reason: str = ""
-    """"stop", or "length" when `num_predict` cut it short."""
-    backend_ms: float = 0.0
-    """Ollama's own `total_duration`."""

@@ -4,6 +4,7 @@ through `suffix`), streamed by `/api/generate`."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from lsp_assist.backends.base import CompletionJob, PreparedGeneration
@@ -16,10 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class OllamaCompletion:
-    name = "ollama"
-
-    def __init__(self, client: OllamaBackend) -> None:
+    def __init__(self, client: OllamaBackend, *, name: str = "ollama", model: str = "") -> None:
+        self.name = name
         self.client = client
+        self._model = model
+        """The endpoint's own name for the completion model ("": `completion.model`)."""
         self._plans: dict[tuple[str, int], ModelPlan] = {}
         self._loading: asyncio.Task[None] | None = None
 
@@ -45,8 +47,11 @@ class OllamaCompletion:
     def loading(self) -> bool:
         return self._loading is not None and not self._loading.done()
 
+    def _own(self, settings: CompletionSettings) -> CompletionSettings:
+        return dataclasses.replace(settings, model=self._model) if self._model else settings
+
     async def prepare(self, job: CompletionJob) -> PreparedGeneration | None:
-        settings = job.settings
+        settings = self._own(job.settings)
         if (loading := self._loading) is not None and not loading.done():
             # Ollama would queue the request behind the load anyway: wait for it here (one
             # connection, one slot), up to the first-token deadline.
@@ -69,14 +74,15 @@ class OllamaCompletion:
             plan=request.generation_plan(job.snapshot),
             open_stream=request.stream_factory(self.client, settings.model),
             source="model",
-            label=f"lsp-assist · {settings.model}",
+            label=f"lsp-assist · {settings.model}"
+            + (f" ({self.name})" if self.name != "ollama" else ""),
         )
 
     async def preload(self, settings: CompletionSettings) -> None:
         """Loads the model; completions asked meanwhile wait for it (see `prepare`)."""
         if self._loading is not None:
             self._loading.cancel()
-        self._loading = asyncio.get_running_loop().create_task(self._load(settings))
+        self._loading = asyncio.get_running_loop().create_task(self._load(self._own(settings)))
         await asyncio.shield(self._loading)
 
     async def _load(self, settings: CompletionSettings) -> None:

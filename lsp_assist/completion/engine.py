@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from lsp_assist.backends.base import CompletionBackend, CompletionJob, PreparedGeneration, Source
 from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.completion.generation import Generation
-from lsp_assist.completion.health import BackendHealth
 from lsp_assist.completion.typethrough import SuggestionCache
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import TextView
-from lsp_assist.errors import BackendError, BackendUnavailable, FaultNotifier, StillLoading
+from lsp_assist.errors import (
+    BackendError,
+    BackendUnavailable,
+    FaultNotifier,
+    ServerBusy,
+    StillLoading,
+)
 from lsp_assist.prompts.templates import ContextFile
 from lsp_assist.status import Status
 from lsp_assist.syntax import introduces_syntax_errors
@@ -52,6 +57,8 @@ class _Live:
 
     generation: Generation
     prepared: PreparedGeneration
+    backend: str
+    """The route's name for the backend that made it."""
 
 
 class CompletionEngine:
@@ -62,14 +69,17 @@ class CompletionEngine:
         settings: Callable[[], CompletionSettings],
         notifier: FaultNotifier,
         on_status: Callable[[Status], None] = lambda status: None,
-        health: BackendHealth | None = None,
+        on_unavailable: Callable[[str, BackendUnavailable], None] = lambda name, error: None,
+        on_answered: Callable[[str], None] = lambda name: None,
         loading: Callable[[], bool] = lambda: False,
     ) -> None:
         self._route = route
         self._settings = settings
         self._notifier = notifier
         self._on_status = on_status
-        self.health = health
+        self._on_unavailable = on_unavailable
+        """A backend could not be reached: the route passes over it until it is back."""
+        self._on_answered = on_answered
         self._loading = loading
         self._live: dict[str, _Live] = {}
         self._tickets: dict[str, int] = {}
@@ -135,20 +145,24 @@ class CompletionEngine:
                 )
                 return None
             except BackendError as exc:
-                self._report(exc, has_next)
-                if isinstance(exc, BackendUnavailable) and has_next:
+                self._report(exc, backend.name, has_next)
+                if isinstance(exc, (BackendUnavailable, ServerBusy)) and has_next:
                     continue
                 return None
             if self._tickets.get(uri) != ticket:
                 return None  # superseded while the backend got ready
             if prepared is None:
                 return None
-            started_live = self._start(prepared, settings)
+            started_live = self._start(prepared, settings, backend.name)
             suggestion = await self._answer_from(
                 started_live, "", snapshot, offset, started, settings, prepared.source
             )
             error = started_live.generation.error
-            if suggestion is None and isinstance(error, BackendUnavailable) and has_next:
+            if (
+                suggestion is None
+                and isinstance(error, (BackendUnavailable, ServerBusy))
+                and has_next
+            ):
                 if self._tickets.get(uri) != ticket:
                     return None
                 continue  # reported already: the next backend answers this request
@@ -216,13 +230,14 @@ class CompletionEngine:
             raise
         generation.waiters -= 1
         if generation.error is not None:
-            self._report(generation.error, has_next=len(self._route()) > 1)
+            route = [backend.name for backend in self._route()]
+            has_next = live.backend in route and route.index(live.backend) + 1 < len(route)
+            self._report(generation.error, live.backend, has_next)
             if generation.final is None:
                 return None
         elif not generation.cancelled and prepared.source == "model":
             self._notifier.recovered()
-            if self.health is not None:
-                self.health.mark_reachable()
+            self._on_answered(live.backend)
         final = generation.final
         if not final or not final.startswith(typed):
             return None
@@ -265,9 +280,11 @@ class CompletionEngine:
 
     # -- starting a generation ----------------------------------------------------------------
 
-    def _start(self, prepared: PreparedGeneration, settings: CompletionSettings) -> _Live:
+    def _start(
+        self, prepared: PreparedGeneration, settings: CompletionSettings, backend: str
+    ) -> _Live:
         generation = Generation(prepared.plan, prepared.open_stream)
-        live = _Live(generation, prepared)
+        live = _Live(generation, prepared, backend)
         uri = prepared.plan.uri
         self._live[uri] = live
         self._cache.put(uri, prepared.plan.key, live)
@@ -293,12 +310,10 @@ class CompletionEngine:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _report(self, error: BackendError, has_next: bool) -> None:
+    def _report(self, error: BackendError, backend: str, has_next: bool) -> None:
         log.warning("completion failed: %s", error)
         if isinstance(error, BackendUnavailable) and has_next:
-            error.offline_fallback = True
-            if self.health is not None:
-                self.health.mark_unreachable()
+            self._on_unavailable(backend, error)
         self._on_status(Status(state="error", message=error.user_message()))
         self._notifier.report(error, scope=self._settings().model)
 

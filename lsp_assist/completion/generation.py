@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from lsp_assist.backends.ollama import GenerationStats
+from lsp_assist.backends.answers import GenerationStats
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.completion.postprocess import postprocess_completion
 from lsp_assist.completion.stopping import StopDetector

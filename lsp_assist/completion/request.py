@@ -4,11 +4,12 @@ options. Shared by the server's `CompletionEngine` and `lsp-assist complete`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from lsp_assist.backends.ollama import GenerationStats, ModelInfo, OllamaBackend
+from lsp_assist.backends.answers import GenerationStats
+from lsp_assist.backends.ollama import ModelInfo
 from lsp_assist.completion.cursor import CursorContext, DocumentLines
 from lsp_assist.completion.generation import GenerationPlan
 from lsp_assist.completion.typethrough import CursorKey
@@ -21,6 +22,23 @@ from lsp_assist.prompts.templates import ContextFile, FimTemplate, detect_templa
 from lsp_assist.prompts.window import PromptBudget, cut_window
 from lsp_assist.syntax import wants_multiline
 from lsp_assist.uris import file_name_of_uri
+
+
+class GeneratingClient(Protocol):
+    """A model server client that streams a completion (Ollama, llama.cpp, OpenAI-compatible,
+    embedded). `options` use Ollama's names (`num_predict`, `stop`, …); each client says them
+    in its server's words."""
+
+    def stream_generate(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        options: Mapping[str, Any],
+        stats: GenerationStats,
+        suffix: str | None = None,
+        raw: bool = True,
+    ) -> AsyncIterator[str]: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,7 @@ class CompletionRequest:
         )
 
     def stream_factory(
-        self, backend: OllamaBackend, model: str
+        self, backend: GeneratingClient, model: str
     ) -> Callable[[GenerationStats], Any]:
         def open_stream(stats: GenerationStats) -> Any:
             return backend.stream_generate(

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from lsp_assist.backends.ollama import ChatAnswer
+from lsp_assist.backends.answers import ChatAnswer
 from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.config import ReviewSettings
 from lsp_assist.review.prompt import build_review_messages

@@ -56,7 +56,8 @@ async def rig(fake_ollama: FakeOllama) -> AsyncIterator[Rig]:
         settings=lambda: settings[-1],
         notifier=FaultNotifier(lambda severity, message: messages.append(message)),
         on_status=statuses.append,
-        health=health,
+        on_unavailable=lambda name, error: health.mark_unreachable(),
+        on_answered=lambda name: health.mark_reachable(),
     )
     yield Rig(engine, ollama, offline, messages, statuses, settings)
     await engine.shutdown()

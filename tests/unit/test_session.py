@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lsp_assist.documents import MAX_ANALYSED_CHARS
+from lsp_assist.errors import BackendUnavailable
 from lsp_assist.session import Session
 from lsp_assist.status import Status
 
@@ -100,7 +101,7 @@ async def test_the_route_follows_the_backend_setting_and_the_model_servers_healt
     session.set_workspace_configuration({"completion": {"backend": "ollama"}})
     assert [b.name for b in session.completion_route()] == ["ollama"]
     session.set_workspace_configuration({"completion": {"backend": "auto"}})
-    session.health.mark_unreachable()
+    session.router.unavailable("ollama", BackendUnavailable("http://127.0.0.1:11434"))
     assert [b.name for b in session.completion_route()] == ["offline"]
 
 
@@ -108,10 +109,10 @@ async def test_a_new_host_gets_a_new_client_and_every_client_is_closed_at_shutdo
     shown: Shown, tmp_path: Path
 ) -> None:
     session = Session(show_message=shown.show, state_dir=tmp_path)
-    first = session.backend()
-    assert session.backend() is first  # the same settings keep the same client
+    first = session.router.review_backend().client
+    assert session.router.review_backend().client is first  # the same settings, the same client
     session.set_workspace_configuration({"ollama": {"host": "http://127.0.0.1:10"}})
-    second = session.backend()
+    second = session.router.review_backend().client
     assert second is not first and not first.closed  # it may still be streaming
     await session.shutdown()
     assert first.closed and second.closed
