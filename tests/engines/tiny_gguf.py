@@ -234,6 +234,10 @@ def tiny_model_path(
     if not path.exists():
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         build_tiny_gguf(path, n_ctx=n_ctx, seed=seed, eos_logit=eos_logit, fim_tokens=fim_tokens)
+        # Models from an older builder are stale; a server still using one keeps its mapping.
+        for stale in CACHE_DIR.glob("tiny-*.gguf"):
+            if not stale.name.endswith(f"-{source_hash}.gguf"):
+                stale.unlink(missing_ok=True)
     return path
 
 
