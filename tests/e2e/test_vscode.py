@@ -325,6 +325,25 @@ def test_extension_settings_mirror_the_server_settings() -> None:
     assert extension == server
 
 
+# A setting named like this says where the code is sent or what program runs.
+REACHES_OUT = re.compile(r"(host|url|uri|command|path|python|endpoints?)$", re.IGNORECASE)
+
+
+def test_settings_that_send_code_or_run_a_program_are_restricted_in_untrusted_workspaces() -> None:
+    """An untrusted repository's .vscode/settings.json must not point the model host, or the
+    server command, anywhere: in Restricted Mode VS Code reads these from the user only."""
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    trust = manifest["capabilities"]["untrustedWorkspaces"]
+    assert trust["supported"] == "limited"
+    restricted = set(trust["restrictedConfigurations"])
+    declared = manifest["contributes"]["configuration"]["properties"]
+    reaching_out = {k for k in declared if any(map(REACHES_OUT.search, k.split(".")[1:]))}
+    assert {"lspAssist.server.command", "lspAssist.ollama.host"} <= reaching_out
+    assert reaching_out - restricted == set()
+    # Declared or not yet: the model servers' endpoints.
+    assert "lspAssist.endpoints" in restricted
+
+
 @needs_code_server
 @pytest.mark.timeout(1800)  # the first run installs code-server and Chromium
 def test_vscode_shows_ghost_text_and_review_findings(
