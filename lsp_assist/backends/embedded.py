@@ -2,19 +2,23 @@
 (`pip install 'lsp-assist[embedded]'`), on a GGUF file from the disk — a real model for someone
 who runs no model server.
 
-It listens on 127.0.0.1 with a random port and a random API key, so other local users cannot
-use it, and it is asked through the same client as an external llama.cpp server (one code path
-for the prompt cache, streaming and cancellation). One thread per two cores: on a 2-core machine
-two threads stalled requests for 0.1–1.6 s (OpenMP spinning against the editor).
+It runs as a child process (loading a model in this process would hold the GIL and freeze the
+editor's keystrokes for seconds), listens on 127.0.0.1 with a random port and a random API
+key, so other local users cannot use it, and is asked through the same client as an external
+llama.cpp server (one code path for the prompt cache, streaming and cancellation). One thread
+per two cores: on a 2-core machine two threads stalled requests for 0.1–1.6 s (OpenMP
+spinning against the editor).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import os
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -23,6 +27,7 @@ from typing import Any
 from lsp_assist.backends.answers import ChatAnswer, GenerationStats
 from lsp_assist.backends.llamacpp import LlamaCppClient, ServerFacts
 from lsp_assist.config import Endpoint
+from lsp_assist.embedded_server import KEY_ENV
 from lsp_assist.errors import BackendError, StillLoading
 
 log = logging.getLogger(__name__)
@@ -55,67 +60,80 @@ class EmbeddedEngine:
         self.model_path = model_path
         self.host = f"embedded:{model_path.name}"
         self._n_ctx = n_ctx
-        self._server: Any = None
+        self._starting: asyncio.Task[LlamaCppClient] | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._client: LlamaCppClient | None = None
         self._healthy = False
         self.closed = False
 
     @property
     def loading(self) -> bool:
-        return self._server is not None and not self._healthy
+        return self._starting is not None and not self._healthy
 
-    def start(self) -> LlamaCppClient:
-        """Starts llama.cpp's server in this process (it loads the model in the background)."""
-        if self._client is not None:
-            return self._client
+    async def start(self) -> LlamaCppClient:
+        """Starts llama.cpp's server (in a child process, see `embedded_server.py`)."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._spawn())
+        return await asyncio.shield(self._starting)
+
+    async def _spawn(self) -> LlamaCppClient:
         if not self.model_path.is_file():
             raise EmbeddedMissing(
                 f"no model file at {self.model_path}",
                 "run `lsp-assist models pull` or set the endpoint's modelPath",
             )
-        try:
-            import xllamacpp
-        except ImportError as exc:
+        if importlib.util.find_spec("xllamacpp") is None:
             raise EmbeddedMissing(
                 "the xllamacpp package is not installed",
                 "install it with `pip install 'lsp-assist[embedded]'`",
-            ) from exc
-        params = xllamacpp.CommonParams()
-        params.model.path = str(self.model_path)
-        params.hostnames = ["127.0.0.1"]
-        params.port = 0
-        params.n_ctx = self._n_ctx
-        params.n_parallel = 1
-        threads = self.endpoint.threads or default_threads()
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
-        params.cache_prompt = True
-        params.endpoint_props = True
-        params.offline = True  # never download anything
-        params.verbosity = 1 if log.isEnabledFor(logging.DEBUG) else 0
+            )
         key = secrets.token_urlsafe(24)
-        params.api_keys = [key]
+        threads = self.endpoint.threads or default_threads()
         started = time.perf_counter()
-        self._server = xllamacpp.Server(params)
-        url = str(self._server.listening_address)
+        command = [
+            sys.executable, "-m", "lsp_assist.embedded_server",
+            "--model", str(self.model_path), "--ctx", str(self._n_ctx),
+            "--threads", str(threads),
+        ]  # fmt: skip
+        if log.isEnabledFor(logging.DEBUG):
+            command.append("--verbose")
+        self._process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, KEY_ENV: key},
+        )
+        assert self._process.stdout is not None
+        line = (await self._process.stdout.readline()).decode(errors="replace").strip()
+        if not line.startswith("READY "):
+            code = await self._process.wait()
+            raise EmbeddedMissing(
+                f"llama.cpp could not load {self.model_path.name} (exit code {code})",
+                "check that the file is a GGUF model; run with -v for llama.cpp's log",
+            )
+        url = line.removeprefix("READY ")
         endpoint = dataclasses.replace(self.endpoint, url=url)
         self._client = LlamaCppClient(endpoint, base_url=url, slot=0, api_key=key)
-        log.info("embedded engine: %s on %d thread(s), started in %.0f ms",
+        log.info("embedded engine: %s on %d thread(s), listening after %.0f ms",
                  self.model_path.name, threads, (time.perf_counter() - started) * 1000)  # fmt: skip
         return self._client
 
     async def ready(self, wait_ms: int) -> LlamaCppClient:
         """The client, once the model is loaded; waits up to `wait_ms` for the load (then
         `StillLoading`: the status says so, and the next keystroke asks again)."""
-        client = self.start()
+        deadline = time.monotonic() + (wait_ms / 1000 if wait_ms > 0 else 120.0)
+        starting = asyncio.ensure_future(self.start())
+        done, _ = await asyncio.wait({starting}, timeout=max(deadline - time.monotonic(), 0))
+        if not done:
+            raise StillLoading(self.model_path.name)
+        client = starting.result()
         if self._healthy:
             return client
-        deadline = time.monotonic() + (wait_ms / 1000 if wait_ms > 0 else 60.0)
         delay = 0.01
         while not await client.answers():
             if time.monotonic() >= deadline:
                 raise StillLoading(self.model_path.name)
-            # Polling the engine in this process: llama.cpp has no load event to wait on.
+            # The server answers 503 while it loads the model: it has no event to wait on.
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
         self._healthy = True
@@ -126,7 +144,7 @@ class EmbeddedEngine:
 
     async def answers(self) -> bool:
         try:
-            client = self.start()
+            client = await self.start()
         except BackendError:
             return False
         return await client.answers()
@@ -160,11 +178,16 @@ class EmbeddedEngine:
 
     async def close(self) -> None:
         self.closed = True
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
         if self._client is not None:
             await self._client.close()
-        if self._server is not None:
-            # Dropping the last reference stops its threads, which waits for its main loop:
-            # done off the event loop.
-            holder = [self._server]
-            self._server = None
-            await asyncio.to_thread(holder.clear)
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()  # its signal to stop
+            try:
+                await asyncio.wait_for(process.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()

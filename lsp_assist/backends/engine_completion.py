@@ -93,7 +93,7 @@ class EngineCompletion:
         the first completion to report)."""
         try:
             if isinstance(self.client, EmbeddedEngine):
-                self.client.start()
+                await self.client.start()
             await self.model_plan(settings)
         except Exception as exc:  # reported, with its fix, by the first completion
             log.info("preparing %s failed: %s", self.name, exc)

@@ -113,9 +113,9 @@ class OpenAIClient:
             "stream_options": {"include_usage": True},
         }
         if stops := list(options.get("stop", ())):
-            body["stop"] = stops[:4]  # the OpenAI API allows at most 4
-            if len(stops) > 4:
-                log.debug("%d stop strings: the rest are cut on our side", len(stops) - 4)
+            # All of them: vLLM, TGI, SGLang and llama.cpp take any number (OpenAI's own API,
+            # which serves no FIM model, allows 4).
+            body["stop"] = stops
         if "seed" in options:
             body["seed"] = options["seed"]
         finished = False

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sys
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -319,9 +320,11 @@ async def editor_session(
     configuration: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     root_uri: str = "file:///workspace",
+    log_file: Path | None = None,
 ) -> AsyncIterator[Editor]:
     """Starts `lsp-assist serve`, initializes it like `client` would, and shuts it down."""
-    config = ClientServerConfig(server_command=SERVER_COMMAND, server_env=env)
+    command = [*SERVER_COMMAND, "--log-file", str(log_file)] if log_file else SERVER_COMMAND
+    config = ClientServerConfig(server_command=command, server_env=env)
     lsp_client = await config.start()
     assert isinstance(lsp_client, LanguageClient)
     statuses: list[Any] = []

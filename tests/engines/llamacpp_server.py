@@ -60,6 +60,7 @@ def _params(
     threads: int,
     metrics: bool,
     cache_reuse: int,
+    api_key: str | None = None,
 ) -> object:
     import xllamacpp  # imported late: only the processes that run a server need the wheel
 
@@ -78,6 +79,8 @@ def _params(
     params.endpoint_metrics = metrics
     params.endpoint_props = True
     params.verbosity = 1  # warnings and errors only; 3 logs every request
+    if api_key:
+        params.api_keys = [api_key]  # every request but /health must carry it
     return params
 
 
@@ -127,6 +130,7 @@ def running_llamacpp(
     metrics: bool = True,
     cache_reuse: int = 0,
     port: int = 0,
+    api_key: str | None = None,
 ) -> Iterator[LlamaServer]:
     """A healthy llama.cpp server on 127.0.0.1 for the duration of the block."""
     import xllamacpp
@@ -139,6 +143,7 @@ def running_llamacpp(
         threads=threads,
         metrics=metrics,
         cache_reuse=cache_reuse,
+        api_key=api_key,
     )
     server = xllamacpp.Server(params)
     url = server.listening_address.rstrip("/")
