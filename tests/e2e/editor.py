@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import sys
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Union
 
 from lsprotocol import types
