@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import pytest
 
-from lsp_assist.config import Settings
+from lsp_assist.config import Endpoint, Settings
 from tests.e2e.editor import SERVER_COMMAND
 from tests.e2e.review_answers import SUBTRACTS_FINDING
 from tests.fakes.fake_ollama import FakeOllama, Reply
@@ -311,18 +311,33 @@ def test_extension_settings_mirror_the_server_settings() -> None:
         for key, spec in manifest["contributes"]["configuration"]["properties"].items()
         if not key.startswith("lspAssist.server.")
     }
-    server: dict[str, tuple[Any, list[str] | None]] = {}
-    for section in dataclasses.fields(Settings):
-        cls = section.default_factory  # type: ignore[misc]
+
+    def mirrored(cls: Any) -> dict[str, tuple[Any, list[str] | None]]:
         hints = get_type_hints(cls)
+        fields: dict[str, tuple[Any, list[str] | None]] = {}
         for field in dataclasses.fields(cls):
             hint = hints[field.name]
             choices = list(get_args(hint)) if get_origin(hint) is Literal else None
             # JSON has no tuples: a tuple setting's default is an array in the manifest.
             default = list(field.default) if isinstance(field.default, tuple) else field.default
-            server[f"{section.name}.{field.name}"] = (default, choices)
+            fields[field.name] = (default, choices)
+        return fields
+
+    server: dict[str, tuple[Any, list[str] | None]] = {}
+    for section in dataclasses.fields(Settings):
+        if section.name == "endpoints":  # one object setting: named endpoints
+            server["endpoints"] = ({}, None)
+            continue
+        cls = section.default_factory  # type: ignore[misc]
+        for name, value in mirrored(cls).items():
+            server[f"{section.name}.{name}"] = value
     extension = {key: (spec["default"], spec.get("enum")) for key, spec in contributed.items()}
     assert extension == server
+    # Each endpoint's fields, their defaults and choices (the name is the object's key).
+    endpoint = contributed["endpoints"]["additionalProperties"]["properties"]
+    fields = mirrored(Endpoint)
+    del fields["name"]
+    assert {k: (v["default"], v.get("enum")) for k, v in endpoint.items()} == fields
 
 
 # A setting named like this says where the code is sent or what program runs.
