@@ -21,6 +21,7 @@ import pytest
 from tests.e2e.editor import Editor, editor_session
 from tests.engines.fixtures import llamacpp_fixture, tiny_model_fixture  # noqa: F401
 from tests.engines.llamacpp_server import LlamaServer, running_llamacpp
+from tests.fakes.fake_ollama import FakeOllama
 
 NOTE = "def area(w, h):\n    # TODO: \n    return w * h\n"
 IN_COMMENT = NOTE.index("# TODO: ") + len("# TODO: ")
@@ -206,3 +207,27 @@ async def test_the_api_key_goes_to_its_host_and_never_into_the_log(
     text = log.read_text()
     assert "TK" in text or "gpu" in text  # the log has the session (at -vv, with prompts)
     assert key not in text
+
+
+async def test_reviews_go_to_their_own_endpoint_with_a_json_schema(
+    llamacpp: LlamaServer, fake_ollama: FakeOllama
+) -> None:
+    """Completions from Ollama, reviews from llama.cpp: its grammar-constrained answers follow
+    the review schema, so even the random model's answers are valid (none is retried)."""
+    settings = {
+        "endpoints": {
+            "local": {"kind": "ollama", "url": fake_ollama.url},
+            "lcpp": {"kind": "llamacpp", "url": llamacpp.url},
+        },
+        "completion": {**QUICK, "endpoint": "local"},
+        "review": {"endpoint": "lcpp", "onSave": False},
+    }
+    async with editor_session(fake_ollama.url, settings=settings) as editor:
+        uri = editor.open("area.py", NOTE)
+        result = await editor.execute("lspAssist.reviewFile", uri)
+        await editor.round_trip()
+        reviewed = [s for s in editor.statuses if getattr(s, "state", "") == "reviewed"]
+    assert result["calls"] >= 1 and reviewed and reviewed[-1].invalid == 0, result
+    assert metric(llamacpp, "prompt_tokens_total") > 0
+    assert fake_ollama.chat_requests == []
+    assert editor.messages == []
