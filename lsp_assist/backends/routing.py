@@ -11,10 +11,12 @@ takes its place back — told once too. Reviews take the first reachable endpoin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+from lsp_assist.backends.answers import ChatAnswer
 from lsp_assist.backends.base import CompletionBackend
-from lsp_assist.backends.endpoints import EndpointChat, EndpointClients
+from lsp_assist.backends.endpoints import Client, EndpointChat, EndpointClients
 from lsp_assist.completion.health import BackendHealth
 from lsp_assist.config import Endpoint, Settings
 from lsp_assist.errors import OFFLINE_FALLBACK, BackendUnavailable, FaultNotifier
@@ -24,6 +26,36 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDED = Endpoint(name="embedded", kind="embedded")
 """The embedded engine on the pulled model, when no endpoint names it."""
+
+
+class RoutedChat:
+    """A review endpoint's chat that tells the router when the endpoint cannot be reached."""
+
+    def __init__(self, chat: EndpointChat, failed: Callable[[Endpoint], None]) -> None:
+        self._chat = chat
+        self._failed = failed
+        self.host = chat.host
+        self.endpoint = chat.endpoint
+
+    @property
+    def client(self) -> Client:
+        return self._chat.client
+
+    async def chat(
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, str]],
+        options: Mapping[str, Any],
+        format: Mapping[str, Any] | None = None,
+    ) -> ChatAnswer:
+        try:
+            return await self._chat.chat(
+                model=model, messages=messages, options=options, format=format
+            )
+        except BackendUnavailable:
+            self._failed(self.endpoint)
+            raise
 
 
 class EndpointRouter:
@@ -141,7 +173,7 @@ class EndpointRouter:
 
     # -- review ---------------------------------------------------------------------------------
 
-    def review_backend(self) -> EndpointChat:
+    def review_backend(self) -> RoutedChat:
         """The first review endpoint not known to be down (the first of all, if all are)."""
         settings = self._settings()
         candidates = [e for e in settings.review_endpoints if e.kind != "offline"]
@@ -149,7 +181,12 @@ class EndpointRouter:
             candidates = [e for e in settings.all_endpoints() if e.kind != "offline"]
         down = self._down()
         chosen = next((e for e in candidates if e.name not in down), candidates[0])
-        return self._clients.chat(chosen)
+        return RoutedChat(self._clients.chat(chosen), self._review_failed)
+
+    def _review_failed(self, endpoint: Endpoint) -> None:
+        """A review endpoint could not be reached: the next review call goes to the next one
+        (completions pass over it too: the host is down for both)."""
+        self._health_of(endpoint).mark_unreachable()
 
     async def close(self) -> None:
         for health in self._health.values():

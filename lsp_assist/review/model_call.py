@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from lsp_assist.backends.answers import ChatAnswer
 from lsp_assist.completion.activity import CompletionActivity
 from lsp_assist.config import ReviewSettings
+from lsp_assist.errors import ServerBusy
 from lsp_assist.review.prompt import build_review_messages
 from lsp_assist.review.schema import InvalidReview, RawFinding, parse_review, review_schema
 from lsp_assist.review.state import InFlight, RunStats
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 QUIET_BEFORE_REVIEW_S = 0.5
 SEED = 42
 NUM_PREDICT = 768
+MAX_BUSY_WAITS = 3
+"""Times a review waits out a server's `Retry-After` before it gives up (and is asked again
+on the next save)."""
 
 
 class ChatBackend(Protocol):
@@ -114,6 +118,7 @@ class ModelCalls:
         """One chat call when completions are quiet, asked again each time one preempts it."""
         backend = self._backend()
         lock = self._host_locks.setdefault(backend.host, asyncio.Lock())
+        busy_waits = 0
         async with lock:
             while True:
                 await self._activity.wait_quiet(QUIET_BEFORE_REVIEW_S)
@@ -134,6 +139,14 @@ class ModelCalls:
                 unsubscribe = self._activity.on_start(preempt)
                 try:
                     return await call
+                except ServerBusy as exc:
+                    # The server said when to come back (429/503 with Retry-After): a review
+                    # can wait that long; a completion would go to the next endpoint.
+                    if not exc.retry_after_s or busy_waits >= MAX_BUSY_WAITS:
+                        raise
+                    busy_waits += 1
+                    log.info("review waits %.0f s: the server asked to", exc.retry_after_s)
+                    await asyncio.sleep(exc.retry_after_s)  # the server's own pause
                 except asyncio.CancelledError:
                     if in_flight.edited:
                         raise EditedMeanwhile from None
