@@ -8,7 +8,9 @@ a comment, where any one line is valid code, and temperature 0 makes every answe
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import socket
 import statistics
 from collections.abc import Iterator
@@ -231,3 +233,23 @@ async def test_reviews_go_to_their_own_endpoint_with_a_json_schema(
     assert metric(llamacpp, "prompt_tokens_total") > 0
     assert fake_ollama.chat_requests == []
     assert editor.messages == []
+
+
+async def test_a_pulled_model_serves_before_the_offline_engine_when_ollama_is_down(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "cache" / "lsp-assist" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_model, models / "qwen2.5-coder-1.5b-q8_0.gguf")  # as `models pull` names it
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    async with editor_session(
+        f"http://127.0.0.1:{free_port()}",  # Ollama is not running
+        settings={"completion": {**QUICK, "firstTokenMs": 0}, "review": {"enabled": False}},
+        env=env,
+    ) as editor:
+        uri = editor.open("area.py", NOTE)
+        assert await editor.ghost_text(uri, IN_COMMENT)
+        assert "(embedded)" in await engine_label(editor)
+        [message] = await editor.wait_for_message(1)
+    assert "Ollama is not reachable" in message
+    assert "meanwhile completions come from the embedded llama.cpp" in message
