@@ -3,8 +3,14 @@ real llama.cpp server covers the rest in tests/e2e/test_engines.py)."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import ssl
+import subprocess
+import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +20,7 @@ from lsp_assist.backends.openai_compat import OpenAIClient
 from lsp_assist.config import Endpoint
 from lsp_assist.errors import (
     AuthFailed,
+    ModelFailed,
     ModelNotFound,
     NotAModelServer,
     Redirected,
@@ -168,3 +175,60 @@ async def test_the_served_model_is_the_one_asked_for_or_the_only_one(
         await other.close()
     message = raised.value.user_message()
     assert DEFAULT_MODEL in message and "lspAssist.endpoints.gpu.model" in message
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https `/v1/models` with a certificate from a private CA (made with openssl)."""
+    ca_key, ca, key, csr, cert = (
+        tmp_path / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
+    )
+    ext = tmp_path / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        f"req -x509 -newkey rsa:2048 -nodes -keyout {ca_key} -out {ca} -days 2 -subj /CN=test-ca",
+        f"req -newkey rsa:2048 -nodes -keyout {key} -out {csr} -subj /CN=127.0.0.1",
+        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -out {cert} -days 2 "
+        f"-extfile {ext}",
+    ):
+        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = json.dumps({"object": "list", "data": [{"id": "m", "max_model_len": 64}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/v1", ca
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_tls_is_verified_and_a_private_ca_can_be_added(
+    tls_server: tuple[str, Path],
+) -> None:
+    url, ca = tls_server
+    untrusting = OpenAIClient(Endpoint(name="gpu", kind="openai", url=url))
+    trusting = OpenAIClient(Endpoint(name="gpu", kind="openai", url=url, caBundle=str(ca)))
+    try:
+        with pytest.raises(ModelFailed) as raised:
+            await untrusting.models()
+        assert "caBundle" in raised.value.user_message()
+        assert list(await trusting.models()) == ["m"]
+    finally:
+        await untrusting.close()
+        await trusting.close()
