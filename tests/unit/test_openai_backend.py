@@ -26,7 +26,8 @@ from lsp_assist.errors import (
     Redirected,
     ServerBusy,
 )
-from tests.fakes.fake_openai import DEFAULT_MODEL as SERVED, FakeOpenAI, ServedModel
+from tests.fakes.fake_openai import DEFAULT_MODEL as SERVED
+from tests.fakes.fake_openai import FakeOpenAI, ServedModel
 
 DEFAULT_MODEL = SERVED.id
 
