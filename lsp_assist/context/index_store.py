@@ -6,7 +6,8 @@ reads only files whose time or size differ, and forgets files that are gone. Buf
 not saved (they are not the disk's). A file written by another version of the extractor, for
 another root, or unreadable is ignored: the build reads everything, as on a first start.
 
-Both run in the worker (the index's one writer); the write is atomic (a temporary file renamed).
+Both run in the worker (the index's one writer); the write is atomic (a temporary file renamed)
+and private: the index holds the code's signatures and docstrings (`private_files`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsp_assist.context.tags import FileTags, Import, Symbol
+from lsp_assist.private_files import private_dir, private_file
 
 if TYPE_CHECKING:
     from lsp_assist.context.index import WorkspaceIndex
@@ -39,15 +40,13 @@ def save_index(index: WorkspaceIndex, file: Path) -> int:
     """Writes the index's disk files to `file`; the number of files saved."""
     entries = index.disk_entries()
     header = {"format": FORMAT, "root": str(index.root.resolve()) if index.root else ""}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = file.with_suffix(f".{os.getpid()}.tmp")
+    private_dir(file.parent.parent)  # the state folder, which `store_path`'s index/ is in
     # One JSON line per file: each `dumps` is short, so the loop's thread gets the GIL in
     # between (one `dumps` of the whole 7 MB index held it for 200 ms).
-    with temporary.open("w", encoding="utf-8") as out:
+    with private_file(file) as out:
         out.write(json.dumps(header) + "\n")
         for tags, stamp in entries:
             out.write(json.dumps(_file_entry(tags, stamp), separators=(",", ":")) + "\n")
-    os.replace(temporary, file)
     return len(entries)
 
 

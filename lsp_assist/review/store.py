@@ -1,9 +1,10 @@
 """What review remembers across restarts: answers by content hash, and dismissals.
 
 Both live as small JSON files in the state directory (`$XDG_STATE_HOME/lsp-assist`, or
-`~/.local/state/lsp-assist`), written atomically. `writer()` takes a copy of what is to be
-written and returns the write itself, so the copy is taken where the state changes (the loop)
-and the serialising and the disk run elsewhere (the worker).
+`~/.local/state/lsp-assist`), written atomically, readable by the user only (the cache quotes
+their code: `private_files`). `writer()` takes a copy of what is to be written and returns the
+write itself, so the copy is taken where the state changes (the loop) and the serialising and
+the disk run elsewhere (the worker).
 
 The answer cache is keyed by everything that decides the answer — unit, context, model,
 prompt and schema versions, options — so saving unchanged code never costs a model call, even
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lsp_assist.private_files import write_private
 from lsp_assist.review.prompt import PROMPT_VERSION
 from lsp_assist.review.schema import SCHEMA_VERSION, RawFinding, finding_from_json
 
@@ -60,10 +62,7 @@ def _read_json(path: Path) -> Any:
 
 def _write_json(path: Path, value: Any) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(value), encoding="utf-8")
-        temporary.replace(path)
+        write_private(path, json.dumps(value))
     except OSError as exc:
         log.warning("could not save review state to %s: %s", path, exc)
 
