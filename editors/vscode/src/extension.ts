@@ -53,6 +53,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('lspAssist.client.toggleCompletions', toggle),
     vscode.commands.registerCommand('lspAssist.client.restartServer', () => server.restart()),
     vscode.commands.registerCommand('lspAssist.client.showLog', () => output.show(true)),
+    // Trusted now: the workspace's own server settings and .venv may be used.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void server.restart()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       // The server hears of its own settings through the client; a new command needs a restart.
       if (event.affectsConfiguration(`${SECTION}.server`)) {

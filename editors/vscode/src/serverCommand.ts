@@ -1,6 +1,9 @@
 /**
  * Which command starts `lsp-assist serve`. In order: the `lspAssist.server.command` setting,
  * the `lspAssist.server.python` setting, `lsp-assist` on PATH, the workspace's `.venv`.
+ * In Restricted Mode (an untrusted workspace) no program the repository brought is run: not
+ * its `.venv`, nor a setting's program under `${workspaceFolder}`; and VS Code gives the two
+ * settings from the user's settings only (package.json's `restrictedConfigurations`).
  * Nothing here spawns a process: the candidates are checked with the file system only, so
  * activation stays fast; a command that exists but fails is reported when it fails.
  */
@@ -25,27 +28,29 @@ const IS_WINDOWS = process.platform === 'win32';
 export function findServerCommand(
   settings: ServerCommandSettings,
   workspaceFolders: readonly string[],
-  envPath: string = process.env.PATH ?? '',
+  { envPath = process.env.PATH ?? '', trusted = true }: { envPath?: string; trusted?: boolean } = {},
 ): ServerCommand | undefined {
   const expand = (value: string) => expandVariables(value, workspaceFolders[0]);
-  const argv = (
+  // Untrusted, a program inside the workspace is one the repository brought: not run.
+  const runnable = (program: string) => trusted || !program.includes('${workspaceFolder}');
+  const command = (
     typeof settings.command === 'string' ? settings.command.trim().split(/\s+/) : (settings.command ?? [])
-  )
-    .filter((part) => part !== '')
-    .map(expand);
-  if (argv.length > 0) {
+  ).filter((part) => part !== '');
+  if (command.length > 0 && runnable(command[0])) {
+    const argv = command.map(expand);
     // `"lspAssist.server.command": "/path/to/lsp-assist"` means the server, not the CLI's help.
     const args = argv.length === 1 ? ['serve'] : argv.slice(1);
     return { command: argv[0], args, origin: 'lspAssist.server.command' };
   }
-  if (settings.python?.trim()) {
-    return pythonCommand(expand(settings.python.trim()), 'lspAssist.server.python');
+  const interpreter = settings.python?.trim();
+  if (interpreter && runnable(interpreter)) {
+    return pythonCommand(expand(interpreter), 'lspAssist.server.python');
   }
   const onPath = findOnPath('lsp-assist', envPath);
   if (onPath) {
     return { command: onPath, args: ['serve'], origin: 'PATH' };
   }
-  for (const folder of workspaceFolders) {
+  for (const folder of trusted ? workspaceFolders : []) {
     const venv = path.join(folder, '.venv', IS_WINDOWS ? 'Scripts' : 'bin');
     const python = path.join(venv, IS_WINDOWS ? 'python.exe' : 'python');
     if (isExecutable(python)) {

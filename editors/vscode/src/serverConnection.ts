@@ -46,6 +46,8 @@ const LANGUAGES = [
 
 const INSTALL_HINT =
   'Install it (pip install lsp-assist) or set lspAssist.server.command or lspAssist.server.python.';
+const UNTRUSTED_HINT =
+  "In Restricted Mode the workspace's .venv and programs under ${workspaceFolder} are not run.";
 
 /** While starting, errors are logged but not shown: a failed start gets our message with
  * the fix instead of the client's generic "couldn't create connection to server". */
@@ -100,10 +102,13 @@ export class ServerConnection implements vscode.Disposable {
     const folders = (vscode.workspace.workspaceFolders ?? [])
       .filter((folder) => folder.uri.scheme === 'file')
       .map((folder) => folder.uri.fsPath);
-    const found = findServerCommand(serverCommandSettings(), folders);
+    const found = findServerCommand(serverCommandSettings(), folders, {
+      trusted: vscode.workspace.isTrusted,
+    });
     if (found === undefined) {
       this.log.channel.error('no server command: none set, no lsp-assist on PATH, no .venv in the workspace');
-      void this.showStartError(`lsp-assist: cannot find the lsp-assist server. ${INSTALL_HINT}`);
+      const untrusted = vscode.workspace.isTrusted ? '' : ` ${UNTRUSTED_HINT}`;
+      void this.showStartError(`lsp-assist: cannot find the lsp-assist server. ${INSTALL_HINT}${untrusted}`);
       return;
     }
     this.log.channel.info(`starting ${describe(found)} (from ${found.origin})`);
