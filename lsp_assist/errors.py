@@ -178,7 +178,7 @@ class ServerBusy(BackendError):
 
     def user_message(self) -> str:
         if self.server:
-            wait = f" for {self.retry_after_s:g} s" if self.retry_after_s else ""
+            wait = f" for {self.retry_after_s:.0f} s" if self.retry_after_s else ""
             return (
                 f"lsp-assist: {self.server} is busy and asked to wait{wait} — requests resume "
                 "then (its operators can add replicas or raise its queue limits)"
@@ -241,17 +241,23 @@ class FaultNotifier:
 
     def __init__(self, show: Callable[[str, str], None]) -> None:
         self._show = show
-        self._shown: set[str] = set()
+        self._shown: set[tuple[str, str, str]] = set()
 
-    def report(self, error: BackendError, scope: str = "") -> None:
+    def report(self, error: BackendError, scope: str = "", source: str = "") -> None:
+        """`source`: the endpoint the fault came from, when the route has several."""
         if isinstance(error, BackendUnavailable):
-            scope = error.host  # down for completions and reviews alike: say it once per host
-        key = f"{error.kind}:{scope}"
+            # Down for completions and reviews alike: said once per host.
+            scope, source = error.host, ""
+        key = (source, error.kind, scope)
         if key in self._shown:
             return
         self._shown.add(key)
         self._show(error.severity, error.user_message())
 
-    def recovered(self) -> None:
-        """The backend answered: a later fault is news again."""
-        self._shown.clear()
+    def recovered(self, source: str | None = None) -> None:
+        """The backend answered: a later fault is news again (only that endpoint's, when
+        `source` names it: another endpoint's fault still stands)."""
+        if source is None:
+            self._shown.clear()
+        else:
+            self._shown = {key for key in self._shown if key[0] not in (source, "")}

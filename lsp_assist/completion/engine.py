@@ -236,7 +236,7 @@ class CompletionEngine:
             if generation.final is None:
                 return None
         elif not generation.cancelled and prepared.source == "model":
-            self._notifier.recovered()
+            self._notifier.recovered(live.backend)
             self._on_answered(live.backend)
         final = generation.final
         if not final or not final.startswith(typed):
@@ -315,7 +315,7 @@ class CompletionEngine:
         if isinstance(error, BackendUnavailable) and has_next:
             self._on_unavailable(backend, error)
         self._on_status(Status(state="error", message=error.user_message()))
-        self._notifier.report(error, scope=self._settings().model)
+        self._notifier.report(error, scope=self._settings().model, source=backend)
 
     def document_closed(self, uri: str) -> None:
         if (live := self._live.pop(uri, None)) is not None:

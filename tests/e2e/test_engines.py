@@ -24,6 +24,7 @@ from tests.e2e.editor import Editor, editor_session
 from tests.engines.fixtures import llamacpp_fixture, tiny_model_fixture  # noqa: F401
 from tests.engines.llamacpp_server import LlamaServer, running_llamacpp
 from tests.fakes.fake_ollama import FakeOllama
+from tests.fakes.fake_openai import FakeOpenAI
 
 NOTE = "def area(w, h):\n    # TODO: \n    return w * h\n"
 IN_COMMENT = NOTE.index("# TODO: ") + len("# TODO: ")
@@ -253,3 +254,27 @@ async def test_a_pulled_model_serves_before_the_offline_engine_when_ollama_is_do
         [message] = await editor.wait_for_message(1)
     assert "Ollama is not reachable" in message
     assert "meanwhile completions come from the embedded llama.cpp" in message
+
+
+async def test_a_busy_server_passes_requests_on_until_its_retry_after(
+    llamacpp: LlamaServer,
+) -> None:
+    with FakeOpenAI(ttft=0.001, token_delay=0.0) as gpu:
+        gpu.fail_next(429, retry_after=60)
+        endpoints = {
+            "gpu": {"kind": "openai", "url": gpu.url + "/v1", "fim": "qwen"},
+            "lcpp": {"kind": "llamacpp", "url": llamacpp.url},
+        }
+        async with editor_session(
+            "http://127.0.0.1:9", settings=settings_for(endpoints, ["gpu", "lcpp"], backend="model")
+        ) as editor:
+            uri = editor.open("area.py", NOTE)
+            offset = IN_COMMENT
+            for char in "ab":
+                assert await editor.ghost_text(uri, offset)
+                assert "(lcpp)" in await engine_label(editor)
+                offset = editor.type(uri, offset, char)
+            messages = editor.messages
+        assert len(gpu.completion_requests) == 1  # asked once; then its Retry-After is kept
+    [message] = messages
+    assert "gpu (OpenAI-compatible server at" in message and "asked to wait for 60 s" in message
