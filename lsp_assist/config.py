@@ -284,7 +284,10 @@ def _parse_section(cls: type[Any], raw: Any, path: str, problems: list[str]) -> 
         if f.name == "endpoint" and isinstance(given, str):
             given = [given]  # one endpoint, or a failover list
         ok, value = _coerce(expected, given)
+        choices = get_args(expected) if get_origin(expected) is Literal else ()
         problem = None if ok else "has the wrong type"
+        if not ok and choices:
+            problem = "must be one of " + ", ".join(repr(c) for c in choices if c)
         if ok:
             problem = _check_value(path, f.name, value)
         if problem:
