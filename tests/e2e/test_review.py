@@ -54,10 +54,10 @@ def finding(**fields: Any) -> dict[str, Any]:
 
 
 def reviews(
-    answers: dict[str, list[dict[str, Any]] | str], default: str = '{"findings": []}'
+    answers: dict[str, list[dict[str, Any]] | str | Reply], default: str = '{"findings": []}'
 ) -> Callable[[dict[str, Any]], Reply]:
     """A responder: the review of the function whose `def NAME` is in the prompt gets the
-    scripted findings (or raw text); completions get a plain answer."""
+    scripted findings (or raw text, or a whole Reply); completions get a plain answer."""
 
     def respond(body: dict[str, Any]) -> Reply:
         if "messages" not in body:
@@ -65,6 +65,8 @@ def reviews(
         prompt = body["messages"][-1]["content"]
         for name, answer in answers.items():
             if f"| {' ' * 4}def {name}(" in prompt or f"| def {name}(" in prompt:
+                if isinstance(answer, Reply):
+                    return answer
                 text = answer if isinstance(answer, str) else json.dumps({"findings": answer})
                 return Reply(text=text)
         return Reply(text=default)
@@ -153,7 +155,8 @@ async def test_a_quote_that_is_not_in_the_function_is_dropped(fake_ollama: FakeO
 @pytest.mark.parametrize(
     "first_reply",
     [
-        Reply(text="The function looks fine to me."),  # not JSON (e.g. an MLX model)
+        # not JSON: a model that ignores the format (e.g. an MLX model)
+        Reply(text="The function looks fine to me.", ignores_format=True),
         Reply(text='{"findings": [{"line": 3, "evidence": "if amount', done_reason="length"),
     ],
     ids=["not-json", "cut-at-length-limit"],
@@ -180,7 +183,8 @@ async def test_a_broken_answer_is_retried_once(fake_ollama: FakeOllama, first_re
 async def test_an_answer_broken_twice_is_dropped_and_the_server_goes_on(
     fake_ollama: FakeOllama,
 ) -> None:
-    fake_ollama.set_responder(reviews({"withdraw": "not json at all"}))
+    broken = Reply(text="not json at all", ignores_format=True)
+    fake_ollama.set_responder(reviews({"withdraw": broken}))
     async with editor_session(fake_ollama.url) as editor:
         uri = editor.open("bank.py", BANK)
         result = await editor.execute("lspAssist.reviewFile", uri)
@@ -191,14 +195,18 @@ async def test_an_answer_broken_twice_is_dropped_and_the_server_goes_on(
         await editor.round_trip()  # and the server still answers
 
 
-async def test_noise_is_not_shown(fake_ollama: FakeOllama) -> None:
-    noise = [
-        finding(message="Add a docstring to explain the function", category="api_misuse"),
-        finding(message="Add type hints for account and amount", line=1, evidence="def withdraw"),
-        finding(message="Rename balance to a more descriptive name", category="logic"),
-        finding(message="Might be wrong", confidence="low"),
-        finding(is_problem=False),
-    ]
+NOISE = [
+    finding(message="Add a docstring to explain the function", category="api_misuse"),
+    finding(message="Add type hints for account and amount", line=1, evidence="def withdraw"),
+    finding(message="Rename balance to a more descriptive name", category="logic"),
+    finding(message="Might be wrong", confidence="low"),
+    finding(is_problem=False),
+]
+
+
+# An answer holds at most maxFindings (3) findings: the schema's maxItems.
+@pytest.mark.parametrize("noise", [NOISE[:3], NOISE[3:]], ids=["style", "unsure"])
+async def test_noise_is_not_shown(fake_ollama: FakeOllama, noise: list[dict[str, Any]]) -> None:
     fake_ollama.set_responder(reviews({"withdraw": noise}))
     async with editor_session(fake_ollama.url) as editor:
         uri = editor.open("bank.py", BANK)

@@ -14,6 +14,8 @@ shared/reference/ollama-api.md; the modules next to this one implement them:
 * `ollama_models`: `FakeModel`, the default models' templates, /api/tags|show|ps shapes;
 * `ollama_output`: `Reply` and how stop strings, num_predict and the repeat guard cut output;
 * `ollama_requests`: `RecordedRequest`, and what Ollama refuses before generating;
+* `ollama_format`: `format` checked as Ollama checks it, and the scripted answer held to the
+  grammar it would constrain the model to (`Reply(ignores_format=True)` to opt out);
 * `ollama_api`: routes, model loading, the single slot, the prompt cache, streaming.
 
 The server runs its own event loop in a daemon thread, so sync tests and async tests (whose
@@ -172,8 +174,14 @@ class FakeOllama:
     def __enter__(self) -> FakeOllama:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        violations = self.take_format_violations()
         self.stop()
+        if violations and exc_type is None:
+            raise AssertionError(
+                f"fake Ollama: {len(violations)} scripted answer(s) no model held to the"
+                f" request's format could send (see ollama_format): {violations[0]}"
+            )
 
     @property
     def url(self) -> str:
@@ -411,6 +419,14 @@ class FakeOllama:
         validation (it runs on the fake's thread; keep it quick)."""
         with self._lock:
             self._api.responder = responder
+
+    def take_format_violations(self) -> list[str]:
+        """The refusals of scripted answers that the request's `format` grammar could not
+        have produced (each answered with a 500 "fake Ollama: …"), which are then forgotten.
+        Leaving one untaken fails the test when the fake stops."""
+        with self._lock:
+            violations, self._api.format_violations = self._api.format_violations, []
+        return violations
 
     def reset(self) -> None:
         """Forgets recorded requests, disconnects, the responder and which models are loaded

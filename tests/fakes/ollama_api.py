@@ -3,8 +3,9 @@
 Runs on the fake's own event loop. Per request to /api/generate or /api/chat it follows the
 order of Ollama's GenerateHandler/ChatHandler (server/routes.go, v0.13.5): bind the body, look
 the model up, refuse what the model's capabilities or raw mode forbid (`ollama_requests`), load
-the model (reload if `num_ctx` changed), answer an empty prompt with the "load" stub, wait for
-the model's single slot (OLLAMA_NUM_PARALLEL=1 since v0.11), evaluate the prompt (the time to
+the model (reload if `num_ctx` changed), answer an empty prompt with the "load" stub, check
+`format` (500 for an invalid one; a scripted answer must fit its grammar, `ollama_format`), wait
+for the model's single slot (OLLAMA_NUM_PARALLEL=1 since v0.11), evaluate the prompt (the time to
 first token, during which not even headers are sent), then stream the planned chunks and the
 final chunk with its metrics.
 
@@ -36,6 +37,7 @@ from threading import Lock
 from typing import Any
 
 from tests.fakes.http11 import ClientGone, HttpConnection, HttpRequest
+from tests.fakes.ollama_format import FormatViolation, constrain_output
 from tests.fakes.ollama_models import FakeModel, model_key, ps_entry, show_json, tags_entry
 from tests.fakes.ollama_output import OutputPlan, Reply, count_tokens, fake_token_ids, plan_output
 from tests.fakes.ollama_requests import (
@@ -105,6 +107,7 @@ class OllamaApi:
         self.ttft = ttft
         self.token_delay = token_delay
         self.responder: Responder | None = None  # guarded by `lock`
+        self.format_violations: list[str] = []  # guarded by `lock`
         self._parallel = parallel
         self._uninterruptible_prefill = uninterruptible_prefill
         self._lock = lock
@@ -363,8 +366,18 @@ class OllamaApi:
             await self._load(conn, job, rec, timing)
             if reply is None:
                 await self._json(conn, request, rec, self._stub(job, "load"))
-            else:
-                await self._complete(conn, rec, job, reply, timing)
+                return
+            plan = plan_output(reply.token_pieces(), stop=job.stop, num_predict=job.num_predict)
+            try:
+                # llm/server.go Completion: `format` is checked first, before the slot.
+                constrain_output(request.body, reply, plan)
+            except ApiError as error:
+                if isinstance(error, FormatViolation):
+                    with self._lock:
+                        self.format_violations.append(error.message)
+                await self._error(conn, request, rec, error)
+                return
+            await self._complete(conn, rec, job, reply, plan, timing)
         except ClientGone:
             self._on_disconnect(rec)
             raise
@@ -391,11 +404,11 @@ class OllamaApi:
         rec: RecordedRequest,
         job: GenerationJob,
         reply: Reply,
+        plan: OutputPlan,
         timing: _Timing,
     ) -> None:
         slot = await self._acquire_slot(conn, job.key)
         try:
-            plan = plan_output(reply.token_pieces(), stop=job.stop, num_predict=job.num_predict)
             self._use_prompt_cache(job, rec)
             try:
                 await self._prefill(conn, rec, reply, timing)

@@ -43,6 +43,11 @@ class Reply:
     done_reason: str | None = None  # override; default "stop" or "length" as computed
     text_in_final_chunk: bool = False  # the last piece rides in the done chunk (newer Ollama)
     pieces: list[str] | None = None  # exact token pieces (then `text` is ignored)
+    # Sent as scripted even if the request's `format` grammar could not have produced it: a
+    # model that does not honour the format (ollama/ollama#8063). By default a scripted
+    # answer under a format must be one a grammar-constrained model could send
+    # (see ollama_format).
+    ignores_format: bool = False
 
     def token_pieces(self) -> list[str]:
         if self.pieces is not None:
@@ -67,6 +72,7 @@ class OutputPlan:
     done_reason: str = "stop"
     eval_count: int = 0
     repeat_guard: bool = False  # Ollama's token-repeat guard cut the stream (no final chunk)
+    eos: bool = False  # the model ended the text itself (not a stop string or num_predict)
 
     @property
     def text(self) -> str:
@@ -102,6 +108,7 @@ def plan_output(pieces: Sequence[str], *, stop: Sequence[str], num_predict: int)
     if pending:  # removeSequence flushes what was held back
         plan.chunks.append(Chunk(pending, used - 1))
     plan.done_reason = "length" if ended == "length" else "stop"
+    plan.eos = ended == "eos"
     plan.eval_count = used + (1 if ended == "eos" else 0)
     _apply_repeat_guard(plan)
     return plan
