@@ -3,7 +3,7 @@
 A backend turns a cursor in a snapshot into a `PreparedGeneration`: the plan (what the answer
 is for, how to clean it up) and a stream factory that yields the text. The engine schedules,
 caches and answers from generations without knowing whether the text comes from a model server
-(Ollama today; llama.cpp and OpenAI-compatible engines plug in the same way) or from the offline
+(Ollama, llama.cpp, an OpenAI-compatible server, the embedded engine) or from the offline
 engine. Backends are tried in route order: one that cannot be reached (`BackendUnavailable`)
 passes the request to the next.
 """

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from lsp_assist.backends.answers import ChatAnswer
 from lsp_assist.backends.base import CompletionBackend
 from lsp_assist.backends.embedded import EmbeddedEngine
 from lsp_assist.backends.engine_completion import EngineClient, EngineCompletion
+from lsp_assist.backends.engine_http import bearer_headers, tls_verification
 from lsp_assist.backends.llamacpp import LlamaCppClient
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.backends.ollama_completion import OllamaCompletion
@@ -108,8 +108,8 @@ class EndpointClients:
                 keep_alive=ollama.keepAlive,
                 timeout_s=endpoint.timeoutS,
                 endpoint=endpoint.name,
-                headers=_bearer(endpoint),
-                verify=_verify(endpoint),
+                headers=bearer_headers(endpoint),
+                verify=tls_verification(endpoint),
             )
             completion = OllamaCompletion(
                 client, name=endpoint.name, model=endpoint.completionModel
@@ -155,14 +155,3 @@ def embedded_model_path(endpoint: Endpoint) -> Path:
     if endpoint.modelPath:
         return Path(os.path.expanduser(endpoint.modelPath))
     return default_model_path() or Path("(no model pulled)")
-
-
-def _bearer(endpoint: Endpoint) -> dict[str, str]:
-    key = os.environ.get(endpoint.apiKeyEnv) if endpoint.apiKeyEnv else None
-    return {"Authorization": f"Bearer {key}"} if key else {}
-
-
-def _verify(endpoint: Endpoint) -> ssl.SSLContext | bool:
-    if not endpoint.caBundle:
-        return True
-    return ssl.create_default_context(cafile=os.path.expanduser(endpoint.caBundle))

@@ -49,21 +49,13 @@ class EngineHttp:
         self.endpoint = endpoint
         self.url = (base_url or endpoint.resolved_url).rstrip("/")
         self.server = KIND_NAMES[endpoint.kind]
-        headers = {}
-        if api_key is None and endpoint.apiKeyEnv:
-            api_key = os.environ.get(endpoint.apiKeyEnv)
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        verify: ssl.SSLContext | bool = True
-        if endpoint.caBundle:
-            verify = ssl.create_default_context(cafile=os.path.expanduser(endpoint.caBundle))
         self._client = httpx.AsyncClient(
             base_url=self.url,
-            headers=headers,
+            headers=bearer_headers(endpoint, api_key),
             timeout=httpx.Timeout(connect=3.0, read=endpoint.timeoutS, write=10.0, pool=5.0),
             trust_env=False,
             follow_redirects=False,
-            verify=verify,
+            verify=tls_verification(endpoint),
         )
         self._busy_until = 0.0
         self.closed = False
@@ -207,6 +199,20 @@ class EngineHttp:
                 endpoint=self.endpoint.name,
             )  # fmt: skip
         return ModelFailed(f"{type(exc).__name__}: {exc}")
+
+
+def bearer_headers(endpoint: Endpoint, api_key: str | None = None) -> dict[str, str]:
+    """The bearer key from the environment variable the endpoint names (or `api_key`)."""
+    if api_key is None and endpoint.apiKeyEnv:
+        api_key = os.environ.get(endpoint.apiKeyEnv)
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def tls_verification(endpoint: Endpoint) -> ssl.SSLContext | bool:
+    """Always on; the endpoint's `caBundle` adds a private CA."""
+    if not endpoint.caBundle:
+        return True
+    return ssl.create_default_context(cafile=os.path.expanduser(endpoint.caBundle))
 
 
 def _retry_after_s(value: str | None) -> float:
