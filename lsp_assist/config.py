@@ -71,8 +71,9 @@ class Endpoint:
     threads: int = 0
     """embedded: CPU threads for the model (0: half the cores, at least one)."""
     slot: int = -1
-    """llamacpp: the server slot this editor's completions use, so its prompt cache stays
-    this editor's (-1: one picked per workspace; with one slot, always slot 0)."""
+    """llamacpp with several slots (`--parallel`): the slot this editor's completions use, so
+    its prompt cache stays this editor's. -1: the slot the server chose for the session's first
+    request; -2: whichever the server picks each time; N: slot N (an admin's assignment)."""
     timeoutS: float = 60.0
     """Seconds to wait for the first byte of an answer."""
 
@@ -236,8 +237,8 @@ def _check_value(section: str, name: str, value: Any) -> str | None:
         return "must be the name of an environment variable, not the key itself"
     if name == "threads" and value < 0:
         return "must be 0 or more"
-    if name == "slot" and value < -1:
-        return "must be -1 (automatic) or a slot number"
+    if name == "slot" and value < -2:
+        return "must be -1 (the session's first slot), -2 (any) or a slot number"
     return None
 
 

@@ -77,8 +77,6 @@ class EndpointClients:
         self._ollama = ollama
         self._made: dict[str, _Made] = {}
         self._retiring: dict[asyncio.TimerHandle, Client] = {}
-        self.slot = -1
-        """The llama.cpp slot this session pins its completions to (-1: per endpoint)."""
 
     def completion(self, endpoint: Endpoint) -> CompletionBackend:
         return self._get(endpoint).completion
@@ -91,7 +89,7 @@ class EndpointClients:
 
     def _get(self, endpoint: Endpoint) -> _Made:
         ollama = self._ollama()
-        key = (endpoint, ollama.keepAlive, self.slot)
+        key = (endpoint, ollama.keepAlive)
         made = self._made.get(endpoint.name)
         if made is None or made.key != key:
             if made is not None:
@@ -116,8 +114,7 @@ class EndpointClients:
             )
         else:
             if endpoint.kind == "llamacpp":
-                slot = endpoint.slot if endpoint.slot >= 0 else self.slot
-                client = LlamaCppClient(endpoint, slot=slot)
+                client = LlamaCppClient(endpoint, slot=endpoint.slot)
             elif endpoint.kind == "openai":
                 client = OpenAIClient(endpoint)
             else:

@@ -31,6 +31,9 @@ TIME_LIMIT_MS = 1000
 """`t_max_predict_ms`: once a line is complete, stop generating after this long (llama.vim's
 default): a slow machine shows a shorter suggestion instead of a late one."""
 
+AUTOMATIC_SLOT = -1
+"""The endpoint's `slot` setting that keeps a session on the slot the server first chose."""
+
 STOP_REASONS = {"limit": "length", "word": "stop", "eos": "stop"}
 """llama.cpp's `stop_type` in Ollama's words (`done_reason`)."""
 
@@ -63,6 +66,7 @@ class LlamaCppClient:
         self.http = EngineHttp(endpoint, base_url, api_key=api_key)
         self.host = self.http.url
         self._slot = slot
+        self._chosen_slot: int | None = None
         self._facts: ServerFacts | None = None
 
     @property
@@ -121,9 +125,16 @@ class LlamaCppClient:
         return isinstance(tokens, list) and len(tokens) == 1
 
     def slot_for(self, facts: ServerFacts) -> int:
+        """The `id_slot` to ask for: the endpoint's own, or (automatic) the slot the server
+        chose for this session's first request — its prompt cache holds this editor's file —
+        or, with `slot: -2`, whichever the server picks each time."""
+        if facts.slots <= 1:
+            return 0
         if self._slot >= 0:
-            return self._slot % max(facts.slots, 1)
-        return -1 if facts.slots > 1 else 0
+            return self._slot % facts.slots
+        if self._slot == AUTOMATIC_SLOT and self._chosen_slot is not None:
+            return self._chosen_slot
+        return -1
 
     async def stream_generate(
         self,
@@ -159,6 +170,8 @@ class LlamaCppClient:
                 content = str(event.get("content") or "")
                 if event.get("stop"):
                     _record_final(event, stats)
+                    if isinstance(chosen := event.get("id_slot"), int) and chosen >= 0:
+                        self._chosen_slot = chosen
                     yield content
                     return
                 if content:

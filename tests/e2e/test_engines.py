@@ -20,8 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
+from lsp_assist.backends.answers import GenerationStats
+from lsp_assist.backends.llamacpp import LlamaCppClient
+from lsp_assist.config import Endpoint
 from tests.e2e.editor import Editor, editor_session
-from tests.engines.fixtures import llamacpp_fixture, tiny_model_fixture  # noqa: F401
+from tests.engines.fixtures import (  # noqa: F401
+    StartLlamaServer,
+    llamacpp_fixture,
+    llamacpp_parallel_fixture,
+    tiny_model_fixture,
+)
 from tests.engines.llamacpp_server import LlamaServer, running_llamacpp
 from tests.fakes.fake_ollama import FakeOllama
 from tests.fakes.fake_openai import FakeOpenAI
@@ -278,3 +286,26 @@ async def test_a_busy_server_passes_requests_on_until_its_retry_after(
         assert len(gpu.completion_requests) == 1  # asked once; then its Retry-After is kept
     [message] = messages
     assert "gpu (OpenAI-compatible server at" in message and "asked to wait for 60 s" in message
+
+
+@pytest.mark.parametrize(("setting", "kept"), [(-1, True), (-2, False)])
+async def test_a_session_keeps_the_slot_the_server_first_chose(
+    llamacpp_parallel: StartLlamaServer, setting: int, kept: bool
+) -> None:
+    """With several slots, the session's prompt cache lives in the slot the server picked for
+    its first request: later requests ask for that slot (-1), or let the server pick (-2)."""
+    server = llamacpp_parallel(2)
+    endpoint = Endpoint(name="lcpp", kind="llamacpp", url=server.url, slot=setting)
+    client = LlamaCppClient(endpoint, slot=setting)
+    try:
+        facts = await client.facts()
+        assert facts.slots == 2 and client.slot_for(facts) == -1
+        stats = GenerationStats()
+        async for _ in client.stream_generate(
+            model="", prompt="<|fim_prefix|>x", options={"num_predict": 2}, stats=stats
+        ):
+            pass
+        assert stats.done
+        assert (client.slot_for(facts) >= 0) is kept
+    finally:
+        await client.close()
