@@ -85,6 +85,8 @@ class CompletionEngine:
         self._tickets: dict[str, int] = {}
         self._cache: SuggestionCache[_Live] = SuggestionCache()
         self.activity = CompletionActivity()
+        self.generations_started = 0
+        """Generations sent to a backend (for "generations per accepted suggestion")."""
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -284,6 +286,7 @@ class CompletionEngine:
         self, prepared: PreparedGeneration, settings: CompletionSettings, backend: str
     ) -> _Live:
         generation = Generation(prepared.plan, prepared.open_stream)
+        self.generations_started += 1
         live = _Live(generation, prepared, backend)
         uri = prepared.plan.uri
         self._live[uri] = live
