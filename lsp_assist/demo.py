@@ -6,16 +6,21 @@ completion after each keystroke, printing each ghost-text suggestion with its en
 and where it came from (the model, type-through, the cache or the offline engine). Then it
 types through one suggestion (no new model request) and ends with a summary.
 
-When no Ollama answers at the host, it says so, names the fix and lets the offline engine
-(which learns from the project's own code) serve instead.
+With settings that name endpoints (`lspAssist.endpoints`), the demo sends them to the server as
+an editor would, says which of the completion endpoints answer, and shows for every suggestion
+(and in the summary) which endpoint served it.
+
+When no model server answers, it says so, names the fix and lets the offline engine (which
+learns from the project's own code) serve instead.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from lsp_assist.backends.ollama import OllamaBackend
+from lsp_assist.config import Settings, settings_to_json
+from lsp_assist.demo_servers import answering_endpoints, ollama_answers, served_by
 from lsp_assist.languages import language_for
 from lsp_assist.lsp_client import LspClient, ServerGone
 from lsp_assist.uris import uri_of_path
@@ -37,7 +43,7 @@ DEMO_LINE = '    def withdraw(self, account_id: str, amount: Decimal, memo: str 
 DEMO_TYPED = "def withdraw(self, account_id: str, amount: Decimal, "
 INSTALL_URL = "https://ollama.com/download"
 DEFAULT_MODEL = "qwen2.5-coder:1.5b-base"
-HOST_CHECK_TIMEOUT_S = 1.0
+MAX_TOKENS = 48  # short suggestions: the demo shows many keystrokes, not long generations
 INITIALIZE_TIMEOUT_S = 30.0
 COMPLETION_TIMEOUT_S = 60.0  # a real model may have to load first
 MAX_TYPE_THROUGH = 40
@@ -71,6 +77,13 @@ class Answer:
     suggestion: str | None
     latency_ms: float
     source: str
+    engine: str = ""
+    """Who made it, as the status says ("lsp-assist · MODEL (ENDPOINT)")."""
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint that served it ("" for Ollama at `ollama.host` or the offline engine)."""
+        return served_by(self.engine).endpoint if self.suggestion else ""
 
 
 @dataclass
@@ -135,38 +148,36 @@ def _line_start(lines: list[str], index: int, indent: str) -> str:
     return chosen[: max(4, min(12, len(chosen) // 2))]
 
 
-# -- the host ---------------------------------------------------------------------------------
+# -- the servers ------------------------------------------------------------------------------
 
 
-async def ollama_answers(host: str) -> bool:
-    """Whether Ollama answers `/api/version` at `host`, within about a second."""
-    backend = OllamaBackend(host, timeout_s=HOST_CHECK_TIMEOUT_S)
-    try:
-        return bool(await asyncio.wait_for(backend.version(), HOST_CHECK_TIMEOUT_S + 0.5))
-    except Exception:  # unreachable, not Ollama, too slow: all the same here
-        return False
-    finally:
-        await backend.close()
-
-
-def initialization_options(host: str, model: str | None, online: bool) -> dict[str, Any]:
-    completion: dict[str, Any] = {"debounceMs": 0, "maxTokens": 48}
-    if model:
-        completion["model"] = model
+def initialization_options(settings: Settings, online: bool) -> dict[str, Any]:
+    """The settings as an editor sends them (endpoints included), paced for the demo: no
+    debounce, short suggestions; the offline engine only when no model server answers."""
+    options = settings_to_json(settings)
+    options["ollama"]["host"] = settings.ollama.resolved_host
+    completion = options["completion"]
+    completion["debounceMs"] = 0
+    completion["maxTokens"] = min(completion["maxTokens"], MAX_TOKENS)
     if not online:
         completion["backend"] = "offline"
-    return {"ollama": {"host": host}, "completion": completion}
+    if not settings.endpoints:
+        del options["endpoints"]
+    return options
 
 
 # -- the session ------------------------------------------------------------------------------
 
 
 class Demo:
-    def __init__(self, console: Console, plain: bool) -> None:
+    def __init__(self, console: Console, plain: bool, endpoint_names: tuple[str, ...] = ()) -> None:
         self.console = console
         self.plain = plain
         self.results = Results()
         self.client = LspClient(on_message=self._server_message)
+        longest = max((len(name) for name in endpoint_names), default=0)
+        # "type-through (NAME) " must fit, so the typed lines stay aligned.
+        self.label_width = max(16, len("type-through () ") + longest)
 
     def _server_message(self, message: str) -> None:
         if message and message not in self.results.messages:
@@ -212,15 +223,18 @@ class Demo:
         elapsed = (time.perf_counter() - started) * 1000
         status = await self.client.ready_status(seen) if suggestion else None
         source = str(status.get("source", "?")) if status else ("?" if suggestion else "")
+        engine = str(status.get("engine") or "") if status else ""
         text = self.client.documents[uri].text
         line = text[text.rfind("\n", 0, offset) + 1 : offset]
-        return Answer(line, suggestion, elapsed, source)
+        return Answer(line, suggestion, elapsed, source, engine)
 
     def _row(self, answer: Answer) -> Text:
         row = Text(f"  {answer.latency_ms:7.1f} ms  ")
         label = SOURCE_LABELS.get(answer.source, answer.source) if answer.suggestion else "-"
+        if answer.endpoint:
+            label += f" ({answer.endpoint})"
         style = {"model": "green", "type-through": "cyan", "offline": "magenta"}.get(answer.source)
-        row.append(f"{label:<16}", style=style or "dim")
+        row.append(f"{label:<{self.label_width}}", style=style or "dim")
         row.append(answer.typed_line.lstrip())
         if not answer.suggestion:
             return row
@@ -235,7 +249,9 @@ class Demo:
 # -- output -----------------------------------------------------------------------------------
 
 
-def print_summary(console: Console, results: Results, diagnostics: int) -> None:
+def print_summary(
+    console: Console, results: Results, diagnostics: int, settings: Settings | None = None
+) -> None:
     suggested = [a for a in results.answers + results.type_through if a.suggestion]
     through = [a for a in results.type_through if a.source == "type-through"]
     table = Table(title="summary", show_header=False, box=None, title_justify="left")
@@ -248,6 +264,9 @@ def print_summary(console: Console, results: Results, diagnostics: int) -> None:
         count = sum(1 for a in suggested if a.source == source)
         if count:
             table.add_row(f"from {SOURCE_LABELS[source]}", str(count))
+    served = Counter(a.endpoint for a in suggested if a.endpoint)
+    for name, count in served.most_common():
+        table.add_row(f"served by {name}", str(count))
     table.add_row("type-through", str(len(through)))
     if through:
         table.add_row("median latency, type-through", _median_ms(through))
@@ -255,6 +274,8 @@ def print_summary(console: Console, results: Results, diagnostics: int) -> None:
         table.add_row("review diagnostics", str(diagnostics))
     console.print()
     console.print(table)
+    if served:
+        console.print(_served_sentence(served, suggested, settings), soft_wrap=True)
     if not suggested:
         console.print("No suggestion came during this demo.")
     elif through:
@@ -264,17 +285,70 @@ def print_summary(console: Console, results: Results, diagnostics: int) -> None:
         )
 
 
+def _served_sentence(
+    served: Counter[str], suggested: list[Answer], settings: Settings | None
+) -> str:
+    known = {e.name: e for e in settings.all_endpoints()} if settings else {}
+    parts = []
+    for name, count in served.most_common():
+        endpoint = known.get(name)
+        where = endpoint.description if endpoint else name
+        model = next(served_by(a.engine).model for a in suggested if a.endpoint == name)
+        parts.append(f"{where}, model {model}: {count} suggestion{'s' if count != 1 else ''}")
+    return "Served by " + "; ".join(parts) + "."
+
+
 def _median_ms(answers: list[Answer]) -> str:
     return f"{statistics.median(a.latency_ms for a in answers):.1f} ms" if answers else "-"
 
 
 async def run_demo(
-    host: str, model: str | None, file: str | None, line: int | None, plain: bool
+    host: str,
+    model: str | None,
+    file: str | None,
+    line: int | None,
+    plain: bool,
+    *,
+    settings: Settings | None = None,
 ) -> int:
+    """Runs the demo. `settings` (e.g. from a `--settings` file) are used as an editor's;
+    without them, Ollama at `host` serves `model` (or the default model)."""
     console = make_console(plain)
     scenario = file_scenario(Path(file), line) if file else sample_scenario()
-    online = await ollama_answers(host)
+    settings = _with_overrides(settings or Settings(), host if settings is None else None, model)
     console.print(Text(f"lsp-assist demo: {scenario.title}", style="bold"))
+    if settings.endpoints:
+        online = await _say_which_endpoints_answer(console, settings)
+    else:
+        online = await _say_whether_ollama_answers(console, settings, model)
+    names = tuple(e.name for e in settings.endpoints)
+    demo = Demo(console, plain, names)
+    try:
+        results = await demo.run(scenario, initialization_options(settings, online))
+    except ServerGone as exc:
+        raise DemoError(str(exc)) from None
+    diagnostics = sum(len(found) for found in demo.client.diagnostics.values())
+    print_summary(console, results, diagnostics, settings)
+    return 0
+
+
+def _with_overrides(settings: Settings, host: str | None, model: str | None) -> Settings:
+    if host:
+        settings = dataclasses.replace(
+            settings, ollama=dataclasses.replace(settings.ollama, host=host)
+        )
+    if model:
+        settings = dataclasses.replace(
+            settings, completion=dataclasses.replace(settings.completion, model=model)
+        )
+    return settings
+
+
+async def _say_whether_ollama_answers(
+    console: Console, settings: Settings, model: str | None
+) -> bool:
+    host = settings.ollama.resolved_host
+    online = await ollama_answers(host)
     if online:
         console.print(f"Ollama answers at {host}: suggestions come from the model.")
     else:
@@ -284,14 +358,25 @@ async def run_demo(
             f"  fix: install Ollama ({INSTALL_URL}), then `ollama pull {model or DEFAULT_MODEL}`",
             soft_wrap=True,
         )
-    demo = Demo(console, plain)
-    try:
-        results = await demo.run(scenario, initialization_options(host, model, online))
-    except ServerGone as exc:
-        raise DemoError(str(exc)) from None
-    diagnostics = sum(len(found) for found in demo.client.diagnostics.values())
-    print_summary(console, results, diagnostics)
-    return 0
+    return online
+
+
+async def _say_which_endpoints_answer(console: Console, settings: Settings) -> bool:
+    answering = await answering_endpoints(settings)
+    known = {e.name: e for e in settings.all_endpoints()}
+    for name, answers in answering.items():
+        where = known[name].description
+        if answers:
+            console.print(f"{where} answers: completions can come from it.", soft_wrap=True)
+        else:
+            console.print(f"{where} does not answer.", style="yellow", soft_wrap=True)
+    online = any(answering.values())
+    if not online:
+        tried = ", ".join(answering) or "none (completion.endpoint names no endpoint)"
+        console.print(f"No model server answered (tried: {tried}).", style="yellow")
+        console.print("The offline engine (learned from the project's own code) is serving.")
+        console.print("  fix: start them; `lsp-assist doctor` says what else to fix")
+    return online
 
 
 def make_console(plain: bool) -> Console:

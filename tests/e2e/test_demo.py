@@ -1,12 +1,20 @@
 """`lsp-assist demo`, run as the installed command: against the fake Ollama, on a file of the
-user's, against no server at all, and with a file that does not exist."""
+user's, against no server at all, and with a file that does not exist; and with named endpoints
+(a real llama.cpp server), run in-process with the settings a `--settings` file gives."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from lsp_assist.config import parse_settings
+from lsp_assist.demo import run_demo
+from tests.engines.fixtures import llamacpp_fixture, tiny_model_fixture  # noqa: F401
+from tests.engines.llamacpp_server import LlamaServer
 from tests.fakes.fake_ollama import FakeOllama, unused_url
 
 LSP_ASSIST = Path(sys.executable).parent / "lsp-assist"
@@ -114,3 +122,66 @@ def test_demo_with_a_line_past_the_end_says_so(tmp_path: Path) -> None:
     assert "--line 99" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert_no_traceback(result)
+
+
+# -- named endpoints ---------------------------------------------------------------------------
+
+# The tiny model writes random characters: typed in comments, any of them is valid code, and
+# temperature 0 makes them repeatable.
+NOTES = "# shopping list\n# apples and pears\n# bread and butter\n"
+QUICK = {"temperature": 0, "multiline": "never", "maxTokens": 16}
+
+
+async def demo_output(
+    capsys: pytest.CaptureFixture[str], raw: dict[str, Any], file: Path | None = None
+) -> str:
+    settings, problems = parse_settings(raw)
+    assert problems == []
+    code = await run_demo(
+        unused_url(), None, str(file) if file else None, None, True, settings=settings
+    )
+    assert code == 0
+    return capsys.readouterr().out
+
+
+async def test_demo_with_a_llama_cpp_endpoint_says_which_endpoint_served(
+    llamacpp: LlamaServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.py"
+    notes.write_text(NOTES, encoding="utf-8")
+    raw = {
+        "endpoints": {"lcpp": {"kind": "llamacpp", "url": llamacpp.url}},
+        "completion": QUICK,
+        "review": {"enabled": False},
+    }
+    out = await demo_output(capsys, raw, notes)
+    assert f"lcpp (llama.cpp at {llamacpp.url}) answers" in out
+    typing, accepting = out.split("accepting the suggestion:")
+    assert rows(typing, "model (lcpp)")
+    assert rows(accepting, "type-through (lcpp)")
+    served = [line.split() for line in out.splitlines() if "served by lcpp" in line]
+    suggestions = [
+        line.split() for line in out.splitlines() if line.strip().startswith("suggestions")
+    ]
+    assert served and served[0][-1] == suggestions[0][-1]  # every suggestion came from lcpp
+    model = llamacpp.model_path.name
+    assert f"Served by lcpp (llama.cpp at {llamacpp.url}), model {model}:" in out
+    assert_no_offline(out)
+
+
+async def test_demo_with_endpoints_that_do_not_answer_lets_the_offline_engine_serve(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    down = unused_url()
+    raw = {"endpoints": {"lcpp": {"kind": "llamacpp", "url": down}}, "review": {"enabled": False}}
+    out = await demo_output(capsys, raw)
+    assert f"lcpp (llama.cpp at {down}) does not answer." in out
+    assert "No model server answered (tried: lcpp)." in out
+    assert "`lsp-assist doctor` says what else to fix" in out
+    assert rows(out, "offline engine")
+    assert "served by" not in out
+
+
+def assert_no_offline(output: str) -> None:
+    assert not rows(output, "offline engine")
+    assert "from offline engine" not in output
