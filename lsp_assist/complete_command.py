@@ -1,43 +1,45 @@
-"""`lsp-assist complete FILE:LINE:COL`: one completion from the command line.
+"""`lsp-assist complete FILE:LINE:COL`: one completion from the command line, by the server's
+own route.
 
-The same path as the server's, minus the editor: the file becomes a `Document`, the model's
-`/api/show` facts choose the prompt (`resolve_model_plan`), `build_completion_request` lays it
-out exactly as the engine does, and a `Generation` streams it with the server's stop rules and
-post-processing. What gets printed is the suggestion the editor would show (or nothing).
+The file is opened in a `Session` as an editor would open it, and the session's completion
+route answers (`one_shot_completion.py`): the model servers of `lspAssist.endpoints` in
+failover order, then the embedded engine if `lsp-assist models pull` fetched a model, then
+the offline engine (with `completion.backend` "auto", the default). A server that cannot be
+reached passes the request on, as in the editor.
+
+The offline engine learns the code of the file's folder first — of its git repository when it
+is in one, of the current directory's for stdin — and only when the route reaches it (bounded
+as the server's workspace scan is). Prompts hold the file alone, as for a file opened without a
+workspace. Secret files (`.env`, keys) and those `context.exclude` names are never sent.
 
 Positions are 1-based, as compilers print them; COL counts characters (code points). A column
 past the end of its line, or a line past the end of the file, is clamped, with a note on
-stderr. Faults end with one line on stderr that says the fix, and exit code 1.
+stderr.
+
+Output: the suggestion on stdout (nothing when there is none); on stderr one line saying who
+answered, or the fault. Exit codes:
+  0  answered: the suggestion is printed, or there is none here (stderr says who answered,
+     and which servers could not be reached and were passed over)
+  1  nothing could answer: the file cannot be read or is private, a server failed, the model
+     is missing or cannot fill in the middle — one line on stderr with the fix
+  2  usage: a bad FILE:LINE:COL or flag, or a settings file that cannot be read
 """
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from lsp_assist.backends.ollama import OllamaBackend
-from lsp_assist.completion.generation import Generation
-from lsp_assist.completion.request import build_completion_request, resolve_model_plan
-from lsp_assist.config import Settings
-from lsp_assist.documents import Document
-from lsp_assist.errors import (
-    BackendError,
-    BackendUnavailable,
-    ModelNotFound,
-    ModelWithoutFim,
-    StreamTruncated,
-)
-from lsp_assist.syntax import introduces_syntax_errors
+from lsp_assist.documents import TextView
+from lsp_assist.one_shot_completion import Answer, CompleteError, OneShotCompletion
 from lsp_assist.uris import uri_of_path
 
-log = logging.getLogger(__name__)
-
-
-class CompleteError(Exception):
-    """A fault the user can fix; its text is the one line printed."""
+EXIT_ANSWERED = 0
+EXIT_FAULT = 1
+EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,17 @@ def read_source(location: Location, stdin: TextIO) -> tuple[str, str]:
         raise CompleteError(f"lsp-assist: cannot read {location.file}: {exc.strerror}") from None
 
 
-def cursor_offset(document: Document, location: Location, notes: TextIO) -> int:
+def folder_to_learn(location: Location) -> Path:
+    """The offline engine's workspace: the git repository around the file (or around the
+    current directory, for stdin), else the file's own folder."""
+    start = Path.cwd() if location.file == "-" else Path(location.file).resolve().parent
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def cursor_offset(document: TextView, location: Location, notes: TextIO) -> int:
     """The `str` offset of a 1-based (line, character) position, clamped into the text."""
     line, column = location.line - 1, location.column - 1
     last = document.line_count - 1
@@ -96,67 +108,22 @@ def cursor_offset(document: Document, location: Location, notes: TextIO) -> int:
     return document.offset_at(line, 0) + column
 
 
-def fault_message(error: BackendError, host: str) -> str:
-    """One line with the fix, in command-line terms (the editor's messages name settings)."""
-    if isinstance(error, BackendUnavailable):
-        return (
-            f"lsp-assist: Ollama is not reachable at {host} — start it with `ollama serve` "
-            "(install: https://ollama.com/download), or pass --host / set OLLAMA_HOST"
-        )
-    if isinstance(error, ModelNotFound):
-        return f"lsp-assist: model '{error.model}' not found — run `ollama pull {error.model}`"
-    if isinstance(error, ModelWithoutFim):
-        return (
-            f"lsp-assist: model '{error.model}' cannot fill in the middle — use a base code "
-            "model, e.g. --model qwen2.5-coder:1.5b-base (`ollama pull qwen2.5-coder:1.5b-base`)"
-        )
-    return error.user_message()
-
-
-async def complete(settings: Settings, location: Location, *, stdin: TextIO, notes: TextIO) -> str:
-    """The suggestion for `location` ("" when there is none). Raises `CompleteError`."""
+async def complete(
+    raw_settings: Mapping[str, Any], location: Location, *, stdin: TextIO, notes: TextIO
+) -> Answer:
+    """The suggestion for `location` and who gave it. Raises `CompleteError`."""
     uri, text = read_source(location, stdin)
-    document = Document(uri, text)
-    offset = cursor_offset(document, location, notes)
-    host = settings.ollama.resolved_host
-    backend = OllamaBackend(
-        host, keep_alive=settings.ollama.keepAlive, timeout_s=settings.ollama.timeoutS
-    )
+    one_shot = OneShotCompletion(raw_settings, folder_to_learn(location), notes)
     try:
-        return await _generate(backend, settings, document, offset, notes)
-    except BackendError as exc:
-        raise CompleteError(fault_message(exc, host)) from exc
+        document = one_shot.open(uri, text)
+        if document is None:
+            raise CompleteError(
+                f"lsp-assist: {location.file} is private (a secret file, or one that "
+                "context.exclude names): its text is never sent to a model"
+            )
+        return await one_shot.suggest(document, cursor_offset(document, location, notes))
     finally:
-        await backend.close()
-
-
-async def _generate(
-    backend: OllamaBackend, settings: Settings, document: Document, offset: int, notes: TextIO
-) -> str:
-    completion = settings.completion
-    info = await backend.model_info(completion.model)
-    plan = resolve_model_plan(completion.model, info, completion.numCtx)
-    request = build_completion_request(document, offset, completion, plan)
-    if request is None:
-        notes.write("lsp-assist: nothing before the cursor to complete from\n")
-        return ""
-    log.debug("prompt (%d chars, raw=%s): %r", len(request.prompt), request.raw, request.prompt)
-    generation = Generation(
-        request.generation_plan(document), request.stream_factory(backend, completion.model)
-    )
-    await generation.finished.wait()
-    if generation.error is not None and not isinstance(generation.error, StreamTruncated):
-        raise generation.error
-    if generation.error is not None:
-        notes.write(generation.error.user_message() + "\n")
-    final = generation.final or ""
-    if final and introduces_syntax_errors(document, offset, final):
-        # As in the editor: a suggestion that breaks the syntax tree is not shown.
-        notes.write("lsp-assist: the suggestion was dropped: it would add syntax errors\n")
-        return ""
-    if not final:
-        notes.write("lsp-assist: no suggestion here\n")
-    return final
+        await one_shot.close()
 
 
 def write_suggestion(text: str, out: TextIO = sys.stdout) -> None:

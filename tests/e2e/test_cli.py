@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from lsp_assist import __version__
+from tests.fakes.fake_ollama import FakeOllama, unused_url
 
 LSP_ASSIST = Path(sys.executable).parent / "lsp-assist"
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
@@ -151,3 +152,135 @@ def test_closing_stdin_ends_the_server() -> None:
     assert process.stdin is not None
     process.stdin.close()
     assert process.wait(timeout=15) == 0
+
+
+# -- --settings FILE (doctor, complete, demo) --------------------------------------------------
+
+SOURCE = "def add(a, b):\n    return \n"
+CODELLAMA = "codellama:7b-code"
+
+
+def run_tool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LSP_ASSIST), *args], capture_output=True, text=True, timeout=90, cwd=cwd
+    )
+
+
+@pytest.fixture
+def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no pulled model
+    path = tmp_path / "add.py"
+    path.write_text(SOURCE, encoding="utf-8")
+    return path
+
+
+def settings_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "settings.json"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        '{"lspAssist": {"ollama": {"host": "HOST"}, "completion": {"model": "MODEL"}}}',
+        '{"ollama": {"host": "HOST"}, "completion": {"model": "MODEL"}}',
+        # VS Code's settings.json: flat keys, comments, a trailing comma, other keys.
+        """{
+            // lsp-assist
+            "lspAssist.ollama.host": "HOST", /* the fake */
+            "lspAssist.completion.model": "MODEL",
+            "editor.inlineSuggest.enabled": true,
+        }""",
+    ],
+    ids=["section", "bare", "vscode"],
+)
+def test_complete_reads_the_settings_file_in_each_shape(
+    shape: str, fake_ollama: FakeOllama, source: Path, tmp_path: Path
+) -> None:
+    fake_ollama.reply_with("a + b")
+    text = shape.replace("HOST", fake_ollama.url).replace("MODEL", CODELLAMA)
+    result = run_tool("complete", f"{source}:2:12", "--settings", settings_file(tmp_path, text))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a + b"
+    assert fake_ollama.generate_requests[0].body["model"] == CODELLAMA
+
+
+def test_bad_values_in_the_settings_file_are_told_one_line_each_and_replaced_by_defaults(
+    fake_ollama: FakeOllama, source: Path, tmp_path: Path
+) -> None:
+    fake_ollama.reply_with("a + b")
+    text = '{"completion": {"maxTokens": -1, "temperature": 9}}'
+    result = run_tool(
+        "complete",
+        f"{source}:2:12",
+        "--host",
+        fake_ollama.url,
+        "--settings",
+        settings_file(tmp_path, text),
+    )
+    assert result.returncode == 0, result.stderr
+    told = [line for line in result.stderr.splitlines() if line.startswith("lsp-assist settings:")]
+    assert told == [
+        "lsp-assist settings: completion.maxTokens must be positive: -1; using 128",
+        "lsp-assist settings: completion.temperature must be between 0 and 2: 9; using 0.2",
+    ]
+    options = fake_ollama.generate_requests[0].body["options"]
+    assert options["num_predict"] == 128 and options["temperature"] == 0.2
+
+
+def test_host_and_model_flags_override_the_settings_file(
+    fake_ollama: FakeOllama, source: Path, tmp_path: Path
+) -> None:
+    fake_ollama.reply_with("a + b")
+    text = json.dumps({"ollama": {"host": unused_url()}, "completion": {"model": "no:1b"}})
+    result = run_tool(
+        "complete",
+        f"{source}:2:12",
+        "--settings",
+        settings_file(tmp_path, text),
+        "--host",
+        fake_ollama.url,
+        "--model",
+        CODELLAMA,
+    )
+    assert result.returncode == 0, result.stderr
+    assert fake_ollama.generate_requests[0].body["model"] == CODELLAMA
+
+
+@pytest.mark.parametrize("tool", ["complete", "doctor", "demo"])
+def test_a_settings_file_that_cannot_be_read_is_a_usage_error(tool: str, tmp_path: Path) -> None:
+    args = [tool, *(["add.py:1:1"] if tool == "complete" else [])]
+    missing = run_tool(*args, "--settings", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2
+    assert missing.stderr == f"lsp-assist: no such settings file: {tmp_path / 'nope.json'}\n"
+    broken = run_tool(*args, "--settings", settings_file(tmp_path, '{"ollama": {"host": }}'))
+    assert broken.returncode == 2
+    [line] = broken.stderr.splitlines()
+    assert "is not JSON: Expecting value (line 1, column 21)" in line
+
+
+def test_doctor_checks_the_host_the_settings_file_names(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    text = json.dumps({"lspAssist": {"ollama": {"host": fake_ollama.url}}})
+    result = run_tool("doctor", "--settings", settings_file(tmp_path, text))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any(r.path == "/api/show" for r in fake_ollama.requests)
+
+
+def test_demo_uses_the_host_the_settings_file_names(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    text = json.dumps({"lspAssist": {"ollama": {"host": fake_ollama.url}}})
+    result = run_tool("demo", "--plain", "--settings", settings_file(tmp_path, text))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fake_ollama.generate_requests
+
+
+def test_complete_and_models_help_say_their_exit_codes() -> None:
+    for command in ("complete", "models"):
+        result = run_tool(command, "--help")
+        assert result.returncode == 0
+        assert "exit codes:" in result.stdout
+        assert "  0  " in result.stdout and "  1  " in result.stdout and "  2  " in result.stdout

@@ -1,5 +1,6 @@
 """`lsp-assist doctor` and `lsp-assist complete`, run as installed commands against the fake
-Ollama (and against no server at all)."""
+Ollama (and against no server at all: then `complete` falls back to the offline engine, as
+the server does, and says so)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ COMPLETION_MODEL = "qwen2.5-coder:1.5b-base"
 REVIEW_MODEL = "qwen2.5-coder:7b-instruct"
 NO_FIM = FakeModel(name="llama3.2:1b", template="{{ .Prompt }}", family="llama")
 SOURCE = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
+# Code the offline engine learns from the folder, and a new file where it completes "li" to
+# "list(items)" from it (as in test_offline.py).
+ORDERS = "".join(
+    f"class Order{i}:\n"
+    f"    def __init__(self, items, limit={i}):\n"
+    f"        self.items = list(items)\n"
+    f"        self.limit = limit\n\n\n"
+    for i in range(6)
+)
+BASKET = "class Basket:\n    def __init__(self, items):\n        self.items = li\n"
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,6 +46,12 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr
     assert "Traceback" not in result.stdout
+
+
+@pytest.fixture(autouse=True)
+def no_pulled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model the user pulled would join `complete`'s route: the tests' cache has none."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -196,14 +213,67 @@ def test_complete_uses_the_chosen_model(fake_ollama: FakeOllama, source_file: Pa
     assert body["prompt"].startswith("<PRE> def add(a, b):\n")
 
 
-def test_complete_with_the_host_down_says_so_without_a_traceback(source_file: Path) -> None:
+def test_complete_says_on_stderr_which_server_answered(
+    fake_ollama: FakeOllama, source_file: Path
+) -> None:
+    fake_ollama.reply_with("a + b")
+    result = run("complete", f"{source_file}:2:12", "--host", fake_ollama.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"lsp-assist: answered by Ollama at {fake_ollama.url}\n"
+
+
+def test_complete_with_the_host_down_is_answered_by_the_offline_engine_from_the_folder(
+    tmp_path: Path,
+) -> None:
+    # Changed by issue 12: `complete` takes the server's route, so it no longer fails when
+    # Ollama is down — the offline engine answers from the folder's code, and stderr says so.
+    (tmp_path / "orders.py").write_text(ORDERS, encoding="utf-8")
+    basket = tmp_path / "basket.py"
+    basket.write_text(BASKET, encoding="utf-8")
     url = unused_url()
-    result = run("complete", f"{source_file}:2:12", "--host", url)
+    result = run("complete", f"{basket}:3:24", "--host", url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "st(items)"
+    assert result.stderr == (
+        f"lsp-assist: Ollama is not reachable at {url} — answered by the offline engine from "
+        "this folder's code: start Ollama (`ollama serve`) for model suggestions\n"
+    )
+
+
+def test_the_offline_engine_learns_the_whole_git_repository_of_the_file(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "orders.py").write_text(ORDERS, encoding="utf-8")
+    (tmp_path / "cart").mkdir()
+    basket = tmp_path / "cart" / "basket.py"
+    basket.write_text(BASKET, encoding="utf-8")
+    result = run("complete", f"{basket}:3:24", "--host", unused_url())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "st(items)"
+
+
+def test_complete_with_the_host_down_and_only_model_servers_allowed_says_how_to_start_it(
+    source_file: Path, tmp_path: Path
+) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"lspAssist": {"completion": {"backend": "model"}}}')
+    url = unused_url()
+    result = run("complete", f"{source_file}:2:12", "--host", url, "--settings", str(settings))
     assert result.returncode == 1
     assert result.stdout == ""
     assert f"Ollama is not reachable at {url}" in result.stderr
     assert "ollama serve" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert_no_traceback(result)
+
+
+def test_complete_never_sends_a_secret_file(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    secrets = tmp_path / ".env"
+    secrets.write_text("API_KEY=sk-1234\nDB_PASSWORD=\n", encoding="utf-8")
+    result = run("complete", f"{secrets}:2:13", "--host", fake_ollama.url)
+    assert result.returncode == 1
+    assert "is private" in result.stderr and "never sent to a model" in result.stderr
+    assert fake_ollama.generate_requests == []
     assert_no_traceback(result)
 
 
