@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
+from lsp_assist.positions import utf8
 from lsp_assist.review.schema import RawFinding
 from lsp_assist.review.triage import Severity
 
@@ -35,7 +36,7 @@ class PlacedFinding:
 
 def finding_id(unit_name: str, evidence: str, category: str) -> str:
     key = f"{unit_name}\x00{evidence.strip()}\x00{category}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return hashlib.sha256(utf8(key)).hexdigest()[:16]
 
 
 class DocumentFindings:

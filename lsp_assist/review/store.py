@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lsp_assist.positions import utf8
 from lsp_assist.private_files import write_private
 from lsp_assist.review.prompt import PROMPT_VERSION
 from lsp_assist.review.schema import SCHEMA_VERSION, RawFinding, finding_from_json
@@ -41,13 +42,13 @@ def review_key(
 ) -> str:
     parts = [
         unit_fingerprint,
-        hashlib.sha256(f"{header}\x00{context}".encode()).hexdigest(),
+        hashlib.sha256(utf8(f"{header}\x00{context}")).hexdigest(),
         model,
         f"prompt-v{PROMPT_VERSION}",
         f"schema-v{SCHEMA_VERSION}",
         json.dumps(options, sort_keys=True),
     ]
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    return hashlib.sha256(utf8("\x00".join(parts))).hexdigest()
 
 
 def _read_json(path: Path) -> Any:
@@ -103,7 +104,7 @@ class ReviewCache:
 
 def dismissal_key(unit_fingerprint: str, evidence: str, category: str) -> str:
     text = f"{unit_fingerprint}\x00{' '.join(evidence.split())}\x00{category}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(utf8(text)).hexdigest()
 
 
 class Dismissals:

@@ -252,6 +252,11 @@ def test_a_finding_id_depends_on_unit_quote_and_category_but_not_surrounding_bla
     assert finding_id("Bank.withdraw", "balance - amount", "logic") != base
 
 
+def test_a_quote_with_a_lone_surrogate_has_an_id_like_any_other() -> None:
+    # JSON lets an editor send half a surrogate pair, and a finding may quote it.
+    assert finding_id("f", 's = "\ud800"', "logic") != finding_id("f", 's = "\udc00"', "logic")
+
+
 # -- the finding's function follows edits too (what a quick fix is checked against) --------------
 
 
