@@ -61,6 +61,22 @@ class _Live:
     """The route's name for the backend that made it."""
 
 
+def syntax_safe(snapshot: TextView, offset: int, text: str) -> str:
+    """`text`, or its longest start of whole lines that adds no syntax error ("" if none): a
+    block whose last line is wrong (a string cut by the token limit, a statement the model got
+    wrong) still offers the lines before it. At most three parses."""
+    if not introduces_syntax_errors(snapshot, offset, text):
+        return text
+    lines = text.split("\n")
+    for keep in sorted({len(lines) - 1, 1}, reverse=True):
+        if keep < 1 or keep >= len(lines):
+            continue
+        shorter = "\n".join(lines[:keep])
+        if shorter.strip() and not introduces_syntax_errors(snapshot, offset, shorter):
+            return shorter
+    return ""
+
+
 class CompletionEngine:
     def __init__(
         self,
@@ -246,7 +262,8 @@ class CompletionEngine:
         remainder = final[len(typed) :]
         if not remainder:
             return None
-        if introduces_syntax_errors(snapshot, offset, remainder):
+        remainder = syntax_safe(snapshot, offset, remainder)
+        if not remainder:
             log.info("suggestion dropped: it would add syntax errors (uri=%s)", snapshot.uri)
             return None
         total_ms = (time.perf_counter() - started) * 1000

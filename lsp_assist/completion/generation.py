@@ -4,6 +4,11 @@ A `Generation` streams in its own task. Requests wait on it; a request for a cur
 that continues the suggestion (the user typed its first characters) waits on the same
 generation instead of starting another. Cancelling it closes the HTTP stream at once, which
 is how Ollama learns to stop.
+
+Once its first token has come, a suggestion has `ANSWER_TIME_CAP_S` to complete (what
+llama.cpp's `t_max_predict_ms` does for llama.vim, here for every backend): then the stream is
+closed and the whole lines that came are the answer. A model that has not written one whole
+line by then (one token a second, say) gets an empty answer and `TooSlow`, told once.
 """
 
 from __future__ import annotations
@@ -19,10 +24,15 @@ from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.completion.postprocess import postprocess_completion
 from lsp_assist.completion.stopping import StopDetector
 from lsp_assist.completion.typethrough import CursorKey
-from lsp_assist.errors import BackendError, StreamTruncated
+from lsp_assist.errors import BackendError, StreamTruncated, TooSlow
 from lsp_assist.languages import LanguageSpec
 
 log = logging.getLogger(__name__)
+
+ANSWER_TIME_CAP_S = 3.0
+"""Seconds a suggestion has after its first token. A local model writes a line in well under a
+second and 128 tokens in two to four; one that needs longer keeps the user waiting while they
+type on: a shorter suggestion now beats a longer one later."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,10 @@ class Generation:
         self._started = asyncio.Event()
         """Set by the first piece of text (or the end): the backend is answering."""
         self._updated = asyncio.Event()
+        self._pieces = 0
+        self._time_cap: asyncio.TimerHandle | None = None
+        self.timed_out = False
+        """The stream was closed at `ANSWER_TIME_CAP_S`."""
         self._open_stream = open_stream
         self._detector = StopDetector(
             multiline=plan.multiline,
@@ -118,6 +132,11 @@ class Generation:
             async for piece in stream:
                 if self.done:
                     continue  # concluded at the final chunk: this only reads the body's end
+                if self._time_cap is None:
+                    self._time_cap = asyncio.get_running_loop().call_later(
+                        ANSWER_TIME_CAP_S, self._time_up
+                    )
+                self._pieces += 1
                 self.raw += piece
                 cut = self._detector.complete_length(self.raw)
                 if cut is not None:
@@ -140,20 +159,43 @@ class Generation:
                 self.error = exc
                 self.raw = ""
         except asyncio.CancelledError:
-            self.cancelled = not self.done
+            if self.timed_out and not self.done:
+                self._keep_whole_lines()
+            else:
+                self.cancelled = not self.done
         except Exception as exc:  # never let a bug kill the server's loop
             log.exception("completion stream failed")
             if not self.done:
                 self.error = BackendError(f"{type(exc).__name__}: {exc}")
                 self.raw = ""
         finally:
+            if self._time_cap is not None:
+                self._time_cap.cancel()
             await stream.aclose()  # type: ignore[attr-defined]
             if not self.done:
                 self._conclude()
 
+    def _time_up(self) -> None:
+        if not self.done and not self.task.done():
+            self.timed_out = True
+            self.task.cancel()
+
+    def _keep_whole_lines(self) -> None:
+        """At the time cap: the lines that are complete, or nothing and `TooSlow`."""
+        if "\n" in self.raw:
+            self.raw = self.raw[: self.raw.rindex("\n")]
+            log.info("suggestion cut to %d whole line(s) at the time cap", self.raw.count("\n") + 1)
+        else:
+            self.raw = ""
+            self.error = TooSlow(ANSWER_TIME_CAP_S, self._pieces)
+
     def _conclude(self) -> None:
         """The answer is complete: clean it up and wake everyone waiting for it."""
         self.stats.total_ms = self.stats.total_ms or self._elapsed_ms()
+        if self.plan.multiline and self.stats.done_reason == "length" and "\n" in self.raw:
+            # Cut by the token limit: its last line is unfinished (half a string, half a
+            # call); the lines before it stand, and typing on asks for the rest.
+            self.raw = self.raw[: self.raw.rindex("\n")]
         if not self.cancelled and (self.error is None or isinstance(self.error, StreamTruncated)):
             cursor = self.plan.cursor
             self.final = postprocess_completion(

@@ -194,3 +194,27 @@ async def test_an_offline_suggestion_gives_way_once_the_model_serves(
 
 def test_route_order_is_what_the_engine_reports(rig: Rig) -> None:
     assert rig.engine.serving_model() and not rig.engine.serving_offline()
+
+
+BODY = "def area(w, h):\n    \n\n\nprint(area(2, 3))\n"
+IN_BODY = BODY.index("    \n") + 4
+
+
+async def test_a_block_cut_by_the_token_limit_offers_its_whole_lines(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_responder(
+        lambda body: Reply(text='size = w * h\n    """Th', done_reason="length")
+    )
+    buffer = Document("file:///area.py", BODY, language_id="python", version=1)
+    suggestion = await rig.engine.suggest(buffer.snapshot(), IN_BODY)
+    assert suggestion is not None and suggestion.text == "size = w * h"
+
+
+async def test_a_block_whose_last_line_breaks_the_syntax_offers_the_lines_before(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.reply_with("size = w * h\n    return (size")
+    buffer = Document("file:///area.py", BODY, language_id="python", version=1)
+    suggestion = await rig.engine.suggest(buffer.snapshot(), IN_BODY)
+    assert suggestion is not None and suggestion.text == "size = w * h"
