@@ -4,32 +4,33 @@ pygls reads stdin through a thread pool: every header line and every body is a h
 thread and back, several per message, and two messages per keystroke (the change and the
 request). Reading the pipe with asyncio's own `StreamReader` saves that hop — about a millisecond
 per keystroke on a 2-core machine. A stdin that asyncio cannot watch (a file, `/dev/null`, a
-terminal) is read by a thread of its own into the same `StreamReader`. pygls's message loop
-(`run_async`) is used as it is.
+terminal) is read by a thread of its own into the same `StreamReader`. The stream is cut into
+messages by `framing.py` rather than by pygls's `run_async`, which cannot find its way back
+after a wrong `Content-Length` and reads any length it is told into memory.
 
 A session ends in one of two ways, and both take the same path: the client sends `exit`, or the
 client is gone (stdin reaches its end, or stdout is closed). The server's shutdown path then
 runs, unless the client's `shutdown` already ran it, and the process exits: after `exit`, 0 if
-`shutdown` came first and 1 otherwise (LSP); when the client is gone, 0.
+`shutdown` came first and 1 otherwise (LSP); when the client is gone, 0. The editor's process
+dying (`parent_watch.py`) counts as an `exit`: 1, unless `shutdown` came first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import stat
 import sys
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from pygls.io_ import run_async
 from pygls.lsp.server import LanguageServer
 
-from lsp_assist.lsp.protocol import AssistProtocol, quiet_report_server_error
+from lsp_assist.framing import MessageReader
+from lsp_assist.lsp.protocol import AssistProtocol
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
             log.debug("stdin cannot be watched (%s): reading it in a thread", exc)
     _read_in_thread(stdin.fileno(), reader)
     return reader
+
+
+async def _receive(reader: MessageReader, protocol: AssistProtocol) -> None:
+    while (frame := await reader.read()) is not None:
+        protocol.receive(frame)
 
 
 class _ClientWriter:
@@ -114,20 +120,13 @@ async def serve(server: LanguageServer, stdin: BinaryIO, stdout: BinaryIO) -> in
 
     protocol.on_exit = end
     protocol.set_writer(_ClientWriter(stdout, on_lost=lambda: end(None)))
-    reading = asyncio.create_task(
-        run_async(
-            stop_event=threading.Event(),
-            reader=await _stdin_reader(stdin),
-            protocol=protocol,
-            logger=logging.getLogger("pygls.io_"),
-            error_handler=functools.partial(quiet_report_server_error, server),
-        )
-    )
-    await asyncio.wait([reading, ended], return_when=asyncio.FIRST_COMPLETED)
+    reading = asyncio.create_task(_receive(MessageReader(await _stdin_reader(stdin)), protocol))
+    either: list[asyncio.Future[Any]] = [reading, ended]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     code = ended.result() if ended.done() else None
     if code is None:  # no `exit`: the client is gone
         if reading.done() and reading.exception() is not None:
-            log.info("the client's stream ended mid-message: %s", reading.exception())
+            log.error("reading the client's messages failed", exc_info=reading.exception())
         # A client that closes the pipe has ended the session as surely as one that says
         # `exit` after `shutdown` (editors often just close it): not a failure.
         code = 0

@@ -27,8 +27,10 @@ from lsprotocol import types
 
 log = logging.getLogger(__name__)
 
+PARSE_ERROR = types.ErrorCodes.ParseError.value
 INVALID_REQUEST = types.ErrorCodes.InvalidRequest.value
 INVALID_PARAMS = types.ErrorCodes.InvalidParams.value
+SERVER_NOT_INITIALIZED = types.ErrorCodes.ServerNotInitialized.value
 MAX_MESSAGE_CHARS = 200
 MsgId = int | str
 
@@ -59,7 +61,6 @@ def malformed_message(
     """`error`: cattrs's, or None when the method is not even a string."""
     method = data.get("method") if isinstance(data.get("method"), str) else None
     msg_id = data.get("id")
-    usable_id = isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool)
     if error is None:
         problems = ["method must be a string"]
     else:
@@ -70,7 +71,7 @@ def malformed_message(
     return MalformedMessage(
         kind,
         method,
-        msg_id if usable_id else None,
+        msg_id if is_usable_id(msg_id) else None,
         problem,
         INVALID_PARAMS if params_only and problems else INVALID_REQUEST,
     )
@@ -79,14 +80,17 @@ def malformed_message(
 def not_json_rpc(message: Any) -> MalformedMessage:
     if isinstance(message, dict):
         method = message.get("method") if isinstance(message.get("method"), str) else None
-        msg_id = message.get("id")
-        if not (isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool)):
-            msg_id = None
+        msg_id = message.get("id") if is_usable_id(message.get("id")) else None
         kind = "request" if method and msg_id is not None else "notification"
         return MalformedMessage(kind, method, msg_id, 'jsonrpc must be "2.0"', INVALID_REQUEST)
     return MalformedMessage(
         "notification", None, None, f"expected an object, not {_json_kind(message)}"
     )
+
+
+def is_usable_id(msg_id: Any) -> bool:
+    """An id an answer can carry (JSON-RPC: a number or a string)."""
+    return isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool)
 
 
 Path = tuple[str | int, ...]

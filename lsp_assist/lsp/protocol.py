@@ -9,28 +9,47 @@
   client's terms (`malformed.py`); a malformed notification is logged and ignored; a request
   after `shutdown` is answered `InvalidRequest` (LSP), not dropped. Error answers carry a short
   message and no traceback: the traceback is in the log.
+- **Bytes that are not a message** (`framing.py` cuts the stream) are answered as JSON-RPC says,
+  with `id: null`: a parse error for a broken header block or a body that is not UTF-8 JSON, an
+  invalid request for JSON that is not an object (a batch's requests are each refused by
+  their id: LSP sends no batches). Neovim shows such an answer as an error message, which is
+  what a client sending broken bytes deserves. A body refused for its size is answered by its
+  id when its start shows one.
+- **The LSP's order of things**: a request before `initialize` is answered
+  `ServerNotInitialized` and a notification dropped (but `exit`); a second `initialize` is
+  refused and the first session goes on; a notification sent with an id (a request for a
+  method that is a notification) is answered `InvalidRequest` and not applied, as other
+  servers do (they have no request handler for it), except `exit`, which still ends the
+  session. Unknown notifications are ignored, logged once; `$/` ones silently (LSP: they are
+  optional).
 - **No popup per keystroke**: `quiet_report_server_error` replaces pygls's reporter, which shows
   "Error in server: …" for every failing notification.
 - **The end of a session** belongs to the transport. With `on_exit` set, `exit` is handed to it
   instead of ending the process from inside a handler, and `finish_shutdown` runs the server's
-  shutdown path when the client goes away without asking for it.
+  shutdown path when the client goes away without asking for it. The editor's process, from
+  `initialize`'s `processId`, is watched (`parent_watch.py`): its death ends the session like an
+  `exit`, with 1 unless `shutdown` came first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import sys
 import time
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
+import attrs
 from lsprotocol import types
 from pygls.exceptions import FeatureNotificationError, FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import (
+    CANCEL_REQUEST,
     JsonRPCNotification,
     JsonRPCRequestMessage,
     JsonRPCResponseMessage,
@@ -38,13 +57,18 @@ from pygls.protocol.json_rpc import (
 )
 from pygls.protocol.language_server import lsp_method
 
+from lsp_assist.framing import Frame, Unreadable
 from lsp_assist.lsp.malformed import (
     INVALID_REQUEST,
+    PARSE_ERROR,
+    SERVER_NOT_INITIALIZED,
     MalformedMessage,
+    is_usable_id,
     malformed_message,
     not_json_rpc,
     shorten,
 )
+from lsp_assist.parent_watch import ParentWatch, watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +85,8 @@ class AssistProtocol(LanguageServerProtocol):
         self.on_exit: Callable[[int], None] | None = None
         self._shutdown_done = asyncio.Event()
         self._warned: set[tuple[str, str | None]] = set()
+        self.initialize_done = False
+        self.parent_watch: ParentWatch | None = None
 
     # -- buffers: ours only ----------------------------------------------------------------
 
@@ -82,6 +108,60 @@ class AssistProtocol(LanguageServerProtocol):
 
     # -- every message gets an answer ------------------------------------------------------
 
+    def receive(self, frame: Frame) -> None:
+        """One frame from the stdio transport: a JSON value, or bytes that were none."""
+        try:
+            if isinstance(frame, Unreadable):
+                self._unreadable(frame)
+            elif isinstance(frame.value, list):
+                self._refuse_batch(frame.value)
+            elif isinstance(frame.value, dict):
+                self.handle_message(self.structure_message(frame.value))
+            else:
+                self.last_message_at = time.monotonic()
+                self._warn_once("invalid", None, "answered a message that is not an object")
+                self._answer_without_id(INVALID_REQUEST, not_json_rpc(frame.value).text)
+        except Exception as error:
+            self._server._report_server_error(error, JsonRpcException)
+
+    def _unreadable(self, frame: Unreadable) -> None:
+        self.last_message_at = time.monotonic()
+        text = shorten(f"{frame.method or 'message'}: {frame.problem}")
+        if not frame.refused:
+            self._warn_once("unreadable", None, f"answered bytes that are no message: {text}")
+            self._answer_without_id(PARSE_ERROR, text)
+        elif frame.id is not None:
+            log.warning("refused request %s", text)
+            self._send_response(frame.id, error=types.ResponseError(INVALID_REQUEST, text))
+        else:
+            log.warning("ignored %s", text)
+
+    def _refuse_batch(self, items: list[Any]) -> None:
+        self.last_message_at = time.monotonic()
+        text = "batches are not supported: LSP sends one message at a time"
+        self._warn_once("batch", None, f"refused a batch of {len(items)}")
+        ids = [
+            item["id"]
+            for item in items
+            if isinstance(item, dict) and "method" in item and is_usable_id(item.get("id"))
+        ]
+        for msg_id in ids:  # each request waits for its answer
+            self._send_response(msg_id, error=types.ResponseError(INVALID_REQUEST, text))
+        if not ids:
+            self._answer_without_id(INVALID_REQUEST, text)
+
+    def _answer_without_id(self, code: int, text: str) -> None:
+        """JSON-RPC's answer when the message's id cannot be known: `id: null`. (lsprotocol's
+        types would leave `id` out.)"""
+        self._send_data(
+            {"jsonrpc": self.VERSION, "id": None, "error": {"code": code, "message": text}}
+        )
+
+    def _warn_once(self, kind: str, method: str | None, text: str) -> None:
+        once = (kind, method) not in self._warned
+        self._warned.add((kind, method))
+        log.log(logging.WARNING if once else logging.DEBUG, "%s", text)
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls's `json.loads` object hook: typed messages, and `MalformedMessage` instead of
         an exception that would drop the message."""
@@ -92,10 +172,23 @@ class AssistProtocol(LanguageServerProtocol):
             kind = "response"
         elif not isinstance(data.get("method"), str):
             return malformed_message(kind, data, None)
+        elif kind == "request" and self._is_notification(data["method"], data["id"]):
+            problem = "is a notification: it takes no id"
+            return MalformedMessage(kind, data["method"], data["id"], problem, INVALID_REQUEST)
         try:
             return self._converter.structure(data, self._message_type(kind, data))
         except Exception as error:
             return malformed_message(kind, data, error)
+
+    def _is_notification(self, method: str, msg_id: Any) -> bool:
+        """An LSP notification (`exit` aside: it must end the session however it comes)."""
+        typed = self.get_message_type(method)
+        return (
+            is_usable_id(msg_id)
+            and method != types.EXIT
+            and typed is not None
+            and "id" not in attrs.fields_dict(typed)
+        )
 
     def _message_type(self, kind: str, data: dict[str, Any]) -> Any:
         if kind == "response":
@@ -135,7 +228,35 @@ class AssistProtocol(LanguageServerProtocol):
                 )
             )
             return
+        if method is not None and not self._in_order(method, message, is_request):
+            return
         super().handle_message(message)
+
+    def _in_order(self, method: str, message: Any, is_request: bool) -> bool:
+        """Whether the message may be handled now (LSP's lifecycle), and a known method."""
+        if not self.initialize_done and method not in (types.INITIALIZE, types.EXIT):
+            if is_request:
+                problem = "the server is not initialized: send initialize first"
+                self._reject(
+                    MalformedMessage("request", method, message.id, problem, SERVER_NOT_INITIALIZED)
+                )
+            else:
+                self._warn_once("early", method, f"dropped {method}: it came before initialize")
+            return False
+        if is_request and method == types.INITIALIZE and self.initialize_done:
+            problem = "the server is initialized already: the session keeps its first settings"
+            self._reject(MalformedMessage("request", method, message.id, problem, INVALID_REQUEST))
+            return False
+        if is_request or method == CANCEL_REQUEST or self._has_handler(method):
+            return True
+        if method.startswith("$/"):  # LSP: optional, to be ignored when not implemented
+            log.debug("ignored notification %s", method)
+        else:
+            self._warn_once("unknown", method, f"ignored notification {method}: unknown method")
+        return False
+
+    def _has_handler(self, method: str) -> bool:
+        return method in self.fm.builtin_features or method in self.fm.features
 
     def _reject(self, message: MalformedMessage) -> None:
         once = (message.kind, message.method) not in self._warned
@@ -165,7 +286,32 @@ class AssistProtocol(LanguageServerProtocol):
             error = types.ResponseError(code=error.code, message=shorten(error.message))
         super()._send_response(msg_id, result, error)
 
-    # -- the end of a session --------------------------------------------------------------
+    # -- the start and the end of a session ------------------------------------------------
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)
+        self.initialize_done = True  # only once it worked: a client may retry a failed one
+        self.parent_watch = watch_parent(params.process_id, self._editor_gone)
+        return result
+
+    def _editor_gone(self) -> None:
+        code = 0 if self.shutdown_requested else 1  # as for `exit`
+        if self.on_exit is not None:
+            self.on_exit(code)
+            return
+        asyncio.ensure_future(self._exit_process(code))
+
+    async def _exit_process(self, code: int) -> None:
+        """Without a transport of ours (TCP): the shutdown path, then the process ends as
+        pygls ends it after `exit` (from a callback: a task would keep the `SystemExit`)."""
+        await self.finish_shutdown()
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+        asyncio.get_running_loop().call_soon(sys.exit, code)
 
     @lsp_method(types.SHUTDOWN)
     def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
