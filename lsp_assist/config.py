@@ -22,6 +22,9 @@ BackendChoice = Literal["auto", "model", "ollama", "offline"]
 EndpointKind = Literal["ollama", "llamacpp", "openai", "embedded", "offline"]
 FimFamily = Literal["", "qwen", "deepseek", "codellama", "starcoder2", "codestral", "codeqwen"]
 
+SECRET_SETTINGS = frozenset({"apiKeyEnv", "url", "host", "caBundle"})
+"""Settings whose bad values are not repeated in messages (they may hold a secret)."""
+
 DEFAULT_URLS: dict[str, str] = {
     "llamacpp": "http://127.0.0.1:8012",  # llama.vim's and llama.vscode's default port
     "openai": "http://127.0.0.1:8000/v1",  # vLLM's default port
@@ -85,7 +88,7 @@ class Endpoint:
     def description(self) -> str:
         """How the user knows it: "lcpp (llama.cpp at http://…)"."""
         what = KIND_NAMES[self.kind]
-        where = f" at {self.resolved_url}" if self.resolved_url else ""
+        where = f" at {shown_url(self.resolved_url)}" if self.resolved_url else ""
         return f"{self.name} ({what}{where})" if self.name != self.kind else f"{what}{where}"
 
 
@@ -207,6 +210,11 @@ class Settings:
 _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))*$")
 
 
+def shown_url(url: str) -> str:
+    """`url` as logs and messages show it: without a user name or password in it."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@\s]*@", r"\1", url, flags=re.I)
+
+
 def _check_value(section: str, name: str, value: Any) -> str | None:
     """Checks beyond the type: returns a message when the value makes no sense."""
     if name in ("debounceMs", "idleMs", "firstTokenMs") and value < 0:
@@ -293,7 +301,10 @@ def _parse_section(cls: type[Any], raw: Any, path: str, problems: list[str]) -> 
             problem = _check_value(path, f.name, value)
         if problem:
             default = f.default if f.default is not dataclasses.MISSING else None
-            problems.append(f"{path}.{f.name} {problem}: {raw[f.name]!r}; using {default!r}")
+            # A value that may be a secret (a key pasted where its variable's name goes, a
+            # password in a URL) is not repeated: problems are logged and shown.
+            shown = "(not shown)" if f.name in SECRET_SETTINGS else repr(raw[f.name])
+            problems.append(f"{path}.{f.name} {problem}: {shown}; using {default!r}")
             continue
         values[f.name] = value
     return cls(**values)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lsp_assist.config import shown_url
+
 
 class BackendError(Exception):
     """Base class: something went wrong talking to the model server."""
 
     kind = "backend"
     severity = "error"
+    host_wide = False
+    """A fault of the host (its address, TLS, what answers there), not of one model or role:
+    told once for completions and reviews alike."""
 
     def user_message(self) -> str:
         return str(self)
@@ -21,12 +26,13 @@ class BackendError(Exception):
 
 class BackendUnavailable(BackendError):
     kind = "unavailable"
+    host_wide = True
 
     def __init__(
         self, host: str, detail: str = "", *, server: str = "Ollama", endpoint: str = ""
     ) -> None:
-        super().__init__(f"cannot reach {server} at {host}: {detail}")
-        self.host = host
+        super().__init__(f"cannot reach {server} at {shown_url(host)}: {detail}")
+        self.host = shown_url(host)
         self.server = server
         """What kind of server it is, as the user knows it ("Ollama", "llama.cpp", …)."""
         self.endpoint = endpoint
@@ -66,6 +72,7 @@ class Redirected(BackendError):
     a key) to a host the user did not configure."""
 
     kind = "redirect"
+    host_wide = True
 
     def __init__(self, host: str, location: str) -> None:
         super().__init__(f"{host} redirects to {location or 'somewhere else'}")
@@ -82,6 +89,7 @@ class Redirected(BackendError):
 
 class AuthFailed(BackendError):
     kind = "auth"
+    host_wide = True
 
     def __init__(self, host: str, key_env: str, status: int) -> None:
         super().__init__(f"{host} refused the request (status {status})")
@@ -104,6 +112,7 @@ class NotAModelServer(BackendError):
     """What answers is not the kind of server the settings say (a web page, another API)."""
 
     kind = "not-a-model-server"
+    host_wide = True
 
     def __init__(self, host: str, server: str, detail: str) -> None:
         super().__init__(f"{host} does not answer like {server}: {detail}")
@@ -236,6 +245,80 @@ class ModelFailed(BackendError):
         return f"lsp-assist: Ollama failed while running the model: {self} — see Ollama's logs"
 
 
+class TlsFailed(BackendError):
+    """The TLS connection could not be set up: a certificate not trusted (a private CA), one for
+    another name, or an https URL for a server that speaks plain HTTP (or the reverse)."""
+
+    kind = "tls"
+    host_wide = True
+
+    def __init__(self, host: str, problem: str, detail: str = "", *, endpoint: str = "") -> None:
+        super().__init__(f"TLS with {host} failed ({problem}): {detail}")
+        self.host = host
+        self.problem = problem
+        """"untrusted", "wrong-name", "not-tls" (https to a plain server), "no-handshake" (no
+        answer to it), "tls-only" (http to a TLS port) or "other"."""
+        self.detail = detail
+        self.endpoint = endpoint
+        """Its name in `lspAssist.endpoints` ("" for `ollama.host`)."""
+
+    def user_message(self) -> str:
+        name = self.endpoint or "ollama"
+        if self.problem == "not-tls":
+            return (
+                f"lsp-assist: {self.host} does not speak TLS (https) — use an http:// URL in "
+                f"lspAssist.endpoints.{name}.url (or lspAssist.ollama.host), or put TLS in front "
+                "of the server"
+            )
+        if self.problem == "no-handshake":
+            return (
+                f"lsp-assist: {self.host} did not answer the TLS handshake — if the server speaks "
+                f"plain HTTP, use an http:// URL in lspAssist.endpoints.{name}.url (or "
+                "lspAssist.ollama.host)"
+            )
+        if self.problem == "tls-only":
+            return (
+                f"lsp-assist: {self.host} speaks only TLS — use its https:// URL in "
+                f"lspAssist.endpoints.{name}.url (or lspAssist.ollama.host)"
+            )
+        if self.problem == "wrong-name":
+            return (
+                f"lsp-assist: the TLS certificate of {self.host} is for another name "
+                f"({self.detail}) — use the host name the certificate names in the URL"
+            )
+        if self.problem == "untrusted":
+            return (
+                f"lsp-assist: the TLS certificate of {self.host} is not trusted ({self.detail}) "
+                f"— add its CA with lspAssist.endpoints.{name}.caBundle (a PEM file; "
+                "verification cannot be turned off)"
+            )
+        return (
+            f"lsp-assist: TLS with {self.host} failed ({self.detail}) — check the URL's scheme "
+            f"and port, and for a private CA set lspAssist.endpoints.{name}.caBundle"
+        )
+
+
+class TooSlow(BackendError):
+    """The first token came, but not even one line of the suggestion within the time a
+    suggestion has (`completion.generation.ANSWER_TIME_CAP_S`)."""
+
+    kind = "too-slow"
+    severity = "warning"
+
+    def __init__(self, cap_s: float, tokens: int) -> None:
+        super().__init__(f"{tokens} token(s) in {cap_s:g} s and no line complete")
+        self.cap_s = cap_s
+        self.tokens = tokens
+
+    def user_message(self) -> str:
+        rate = self.tokens / self.cap_s if self.cap_s else 0.0
+        return (
+            f"lsp-assist: the model writes too slowly for ghost text ({rate:.1f} tokens/s: a "
+            f"suggestion did not complete in {self.cap_s:g} s) — use a smaller model such as "
+            "qwen2.5-coder:1.5b-base, or a machine with a GPU"
+        )
+
+
 class FaultNotifier:
     """Shows each kind of fault once until the backend works again."""
 
@@ -245,9 +328,9 @@ class FaultNotifier:
 
     def report(self, error: BackendError, scope: str = "", source: str = "") -> None:
         """`source`: the endpoint the fault came from, when the route has several."""
-        if isinstance(error, BackendUnavailable):
-            # Down for completions and reviews alike: said once per host.
-            scope, source = error.host, ""
+        if error.host_wide:
+            # Down (or misconfigured) for completions and reviews alike: said once per host.
+            scope, source = getattr(error, "host", scope), ""
         key = (source, error.kind, scope)
         if key in self._shown:
             return

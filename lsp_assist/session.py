@@ -30,6 +30,7 @@ from lsp_assist.positions import PositionEncoding
 from lsp_assist.prompts.templates import ContextFile
 from lsp_assist.review.service import NoProgress, ReviewProgress, ReviewService
 from lsp_assist.review.store import default_state_dir
+from lsp_assist.stats.recorder import AcceptanceRecorder
 from lsp_assist.status import Status
 from lsp_assist.uris import file_name_of_uri, path_of_uri
 from lsp_assist.workers import BackgroundWorker
@@ -86,6 +87,12 @@ class Session:
             on_unavailable=self.router.unavailable,
             on_answered=self.router.answered,
             loading=self.model_loading,
+        )
+        self.acceptance = AcceptanceRecorder(
+            state_dir=state_dir or default_state_dir(),
+            worker=self.worker,
+            document=self.documents.get,
+            generations=lambda: getattr(self.engine, "generations_started", 0),
         )
         self.review = ReviewService(
             backend=self.router.review_backend,
@@ -151,8 +158,8 @@ class Session:
         self.workspace.configure(exclude=settings.context.exclude, budget=CONTEXT_BUDGET_CHARS)
         if settings != old:
             log.info(
-                "settings: host=%s model=%s",
-                settings.ollama.resolved_host,
+                "settings: completion from %s, model=%s",
+                ", ".join(e.description for e in settings.completion_endpoints),
                 settings.completion.model,
             )
         model_changed = (old.completion.model, old.ollama, old.completion_endpoints) != (
@@ -193,6 +200,7 @@ class Session:
                 self.review.document_replaced(uri)
             else:
                 self.review.document_edited(uri, *replaced, len(new_text))
+            self.acceptance.document_edited(uri, replaced, len(new_text))
         if self.private(uri):
             return
         self._tell_if_too_big(document)
@@ -297,6 +305,7 @@ class Session:
         await self.router.close()
         await self.learning.close()
         await self.clients.close()
+        self.acceptance.close()  # its last writes are queued before the worker closes
         self.worker.close()
 
 

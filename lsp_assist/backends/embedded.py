@@ -28,24 +28,29 @@ from lsp_assist.backends.answers import ChatAnswer, GenerationStats
 from lsp_assist.backends.llamacpp import LlamaCppClient, ServerFacts
 from lsp_assist.config import Endpoint
 from lsp_assist.embedded_server import KEY_ENV
-from lsp_assist.errors import BackendError, StillLoading
+from lsp_assist.errors import BackendError, BackendUnavailable, StillLoading
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CTX = 4096
 
 
-class EmbeddedMissing(BackendError):
-    """No model file, or no `xllamacpp`: the embedded engine cannot run."""
+class EmbeddedMissing(BackendUnavailable):
+    """No model file, or no `xllamacpp`: the embedded engine cannot run. The next backend of
+    the route serves meanwhile (it is probed again, as a server that is down is)."""
 
     kind = "embedded-missing"
 
     def __init__(self, detail: str, fix: str) -> None:
-        super().__init__(detail)
+        super().__init__("embedded", detail, server="the embedded llama.cpp", endpoint="embedded")
+        self.detail = detail
         self.fix = fix
 
     def user_message(self) -> str:
-        return f"lsp-assist: the embedded engine cannot run: {self} — {self.fix}"
+        message = f"lsp-assist: the embedded engine cannot run: {self.detail} — {self.fix}"
+        if self.fallback:
+            message += f"; meanwhile completions come from {self.fallback}"
+        return message
 
 
 def default_threads() -> int:

@@ -10,7 +10,7 @@ from lsp_assist.backends.base import CompletionJob, PreparedGeneration
 from lsp_assist.backends.embedded import EmbeddedEngine
 from lsp_assist.backends.llamacpp import LlamaCppClient
 from lsp_assist.backends.openai_compat import OpenAIClient
-from lsp_assist.completion.request import ModelPlan, build_completion_request
+from lsp_assist.completion.request import ModelPlan, build_completion_request, looks_like_instruct
 from lsp_assist.config import CompletionSettings, Endpoint
 from lsp_assist.errors import ModelWithoutFim
 from lsp_assist.prompts.templates import TEMPLATES, FimTemplate, detect_template
@@ -18,13 +18,6 @@ from lsp_assist.prompts.templates import TEMPLATES, FimTemplate, detect_template
 log = logging.getLogger(__name__)
 
 EngineClient = LlamaCppClient | OpenAIClient | EmbeddedEngine
-
-
-def looks_like_instruct(model: str) -> bool:
-    """Chat-tuned models (Qwen2.5-Coder-7B-Instruct, …) have the FIM tokens in their
-    vocabulary but were not trained to fill in the middle: their completions ramble."""
-    name = model.lower()
-    return any(word in name for word in ("instruct", "-chat", "_chat", "-it-", "-it."))
 
 
 class EngineCompletion:

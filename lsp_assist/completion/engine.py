@@ -331,7 +331,10 @@ class CompletionEngine:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _report(self, error: BackendError, backend: str, has_next: bool) -> None:
-        log.warning("completion failed: %s", error)
+        # The kind at the default level; the details (which may quote a broken server's
+        # answer) at debug.
+        log.warning("completion from %s failed: %s", backend, error.kind)
+        log.debug("completion failure: %s", error)
         if isinstance(error, BackendUnavailable) and has_next:
             self._on_unavailable(backend, error)
         self._on_status(Status(state="error", message=error.user_message()))

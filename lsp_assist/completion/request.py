@@ -49,10 +49,18 @@ class ModelPlan:
     num_ctx: int
 
 
+def looks_like_instruct(model: str) -> bool:
+    """Chat-tuned models (qwen2.5-coder:7b-instruct, Qwen2.5-Coder-7B-Instruct, …) have the FIM
+    tokens in their vocabulary but were not trained to fill in the middle: their completions
+    ramble. Refused for completions on every kind of server."""
+    name = model.lower()
+    return any(word in name for word in ("instruct", "-chat", "_chat", ":chat", "-it-", "-it."))
+
+
 def resolve_model_plan(model: str, info: ModelInfo, num_ctx: int) -> ModelPlan:
     """How to prompt `model` given its `/api/show` facts; raises `ModelWithoutFim`."""
     template = detect_template(model, info.template)
-    if template is None and not info.supports_insert:
+    if (template is None and not info.supports_insert) or looks_like_instruct(model):
         raise ModelWithoutFim(model)
     # Constant per model: a different num_ctx makes Ollama reload the model.
     return ModelPlan(template=template, num_ctx=min(num_ctx, info.context_length or num_ctx))

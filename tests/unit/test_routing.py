@@ -9,9 +9,11 @@ import pytest
 
 from lsp_assist.backends.endpoints import EndpointClients
 from lsp_assist.backends.offline import OfflineCompletion
+from lsp_assist.backends.ollama import ModelInfo
 from lsp_assist.backends.routing import EndpointRouter
+from lsp_assist.completion.request import resolve_model_plan
 from lsp_assist.config import Endpoint, Settings, parse_settings
-from lsp_assist.errors import BackendUnavailable, FaultNotifier
+from lsp_assist.errors import BackendUnavailable, FaultNotifier, ModelWithoutFim
 from lsp_assist.offline.engine import OfflineEngine
 
 ENDPOINTS = {
@@ -148,3 +150,26 @@ async def test_reviews_take_the_first_review_endpoint_that_is_not_down(
     assert router.review_backend().endpoint.name == "lcpp"
     router.unavailable("lcpp", BackendUnavailable("http://127.0.0.1:8012"))
     assert router.review_backend().endpoint.name == "gpu"
+
+
+def test_a_key_pasted_where_its_variable_goes_is_not_repeated() -> None:
+    _, problems = parse_settings({"endpoints": {"gpu": {"kind": "openai", "apiKeyEnv": "sk-1-2"}}})
+    assert problems and all("sk-1-2" not in p for p in problems)
+
+
+def test_a_password_in_a_url_is_never_shown() -> None:
+    settings, _ = parse_settings(
+        {"endpoints": {"gpu": {"kind": "openai", "url": "https://me:s3cret@gpu:8000/v1"}}}
+    )
+    assert "s3cret" not in settings.endpoints[0].description
+    error = BackendUnavailable(
+        "https://me:s3cret@gpu:8000/v1", "refused", server="x", endpoint="gpu"
+    )
+    assert "s3cret" not in error.user_message() and "s3cret" not in str(error)
+
+
+def test_an_instruct_model_is_refused_for_completions_on_ollama_too() -> None:
+    info = ModelInfo("qwen2.5-coder:7b-instruct", "{{ .Prompt }}", ("completion",), 32768)
+    with pytest.raises(ModelWithoutFim):
+        resolve_model_plan("qwen2.5-coder:7b-instruct", info, 4096)
+    assert resolve_model_plan("qwen2.5-coder:7b-base", info, 4096).template is not None
