@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import sys
 import threading
 import traceback
@@ -106,6 +107,7 @@ class FakeOllama:
         parallel: int = 1,
         uninterruptible_prefill: bool = True,
         port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """`ttft`: seconds from the request (once the model is loaded and the slot free) to
         the first chunk; `token_delay`: seconds between token pieces; `models`: the registry
@@ -113,7 +115,8 @@ class FakeOllama:
         OLLAMA_NUM_PARALLEL, 1 by default since v0.11, so further ones queue);
         `uninterruptible_prefill`: a client that hangs up before the first token still keeps
         the slot busy until its prompt would have been evaluated, as in Ollama; `port`: where
-        to listen (0: any free port)."""
+        to listen (0: any free port); `tls`: serve https with this server context (Ollama behind
+        a TLS proxy)."""
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
@@ -137,6 +140,7 @@ class FakeOllama:
         self._stop_event: asyncio.Event | None = None
         self._port: int | None = None
         self._wanted_port = port
+        self._tls = tls
         self._startup_error: BaseException | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -187,7 +191,7 @@ class FakeOllama:
     def url(self) -> str:
         if self._port is None:
             raise RuntimeError("FakeOllama is not running: call start() or use `with`")
-        return f"http://127.0.0.1:{self._port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self._port}"
 
     def _run(self, ready: threading.Event) -> None:
         try:
@@ -215,7 +219,9 @@ class FakeOllama:
                 connections.discard(task)
                 writer.close()
 
-        server = await asyncio.start_server(on_connection, "127.0.0.1", self._wanted_port)
+        server = await asyncio.start_server(
+            on_connection, "127.0.0.1", self._wanted_port, ssl=self._tls
+        )
         self._port = server.sockets[0].getsockname()[1]
         ready.set()
         await self._stop_event.wait()
@@ -409,6 +415,11 @@ class FakeOllama:
 
     def remove_model(self, name: str) -> None:
         self._api.remove_model(name)
+
+    def unload_models(self) -> None:
+        """Every model leaves memory (`ollama stop`, keep_alive expired, Ollama restarted): the
+        next request loads it again, taking its `load_time`."""
+        self._api.forget_loaded_models()
 
     def reply_with(self, text: str) -> None:
         """Every later generate/chat request answers `text` (stop/num_predict still apply)."""

@@ -215,6 +215,12 @@ class OllamaApi:
     ) -> None:
         await self._json(conn, request, rec, {"error": error.message}, error.status)
 
+    async def _scripted(self, conn: HttpConnection, rec: RecordedRequest, reply: Reply) -> None:
+        """A non-Ollama answer from in front of Ollama: the reply's status, headers and body."""
+        body = reply.body if reply.body is not None else go_json({"error": reply.error})
+        rec.status = reply.status
+        await send_with_headers(conn, reply.status, body, reply.content_type, reply.headers)
+
     # -- simple endpoints --------------------------------------------------------------------
 
     async def _root(self, conn: HttpConnection, request: HttpRequest, rec: RecordedRequest) -> None:
@@ -360,6 +366,9 @@ class OllamaApi:
             if reply is not None and reply.status != 200:
                 if reply.ttft and not await conn.wait_until(_loop_time() + reply.ttft):
                     raise ClientGone
+                if reply.body is not None or reply.headers:
+                    await self._scripted(conn, rec, reply)
+                    return
                 refusal = ApiError(reply.status, reply.error or _phrase(reply.status))
                 await self._error(conn, request, rec, refusal)
                 return
@@ -596,6 +605,14 @@ def _layer_progress(model: FakeModel) -> list[dict[str, Any]]:
                 }
             )
     return lines
+
+
+async def send_with_headers(
+    conn: HttpConnection, status: int, body: bytes, content_type: str, headers: dict[str, str]
+) -> None:
+    """A whole response with extra headers (HttpConnection.send_response has none to add)."""
+    fields = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    await conn._send(conn._head(status, [*fields, *headers.items()]) + body)
 
 
 def _phrase(status: int) -> str:

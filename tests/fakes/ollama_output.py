@@ -37,6 +37,12 @@ class Reply:
     # only if one is given here: scheduler refusals such as 503 are immediate).
     status: int = 200
     error: str = ""
+    # With a non-200 `status`, what something in front of Ollama answers instead (a proxy's
+    # 429 with `Retry-After`, a redirect's `Location`, a web page): extra headers, and this
+    # body (of `content_type`) instead of Ollama's {"error": error}.
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    content_type: str = "application/json; charset=utf-8"
     midstream_error: str = ""  # after the text, one NDJSON line {"error": ...} and the stream ends
     drop_connection: bool = False  # after the text, close the socket mid-body
     omit_final_chunk: bool = False  # end the chunked body cleanly with no done:true chunk
