@@ -25,7 +25,13 @@ import tree_sitter
 
 from lsp_assist.languages import LanguageSpec, language_for
 from lsp_assist.line_index import LineIndex, split_lines
-from lsp_assist.positions import PositionEncoding, index_to_units, units_to_index, utf8
+from lsp_assist.positions import (
+    PositionEncoding,
+    index_to_units,
+    join_surrogates,
+    units_to_index,
+    utf8,
+)
 from lsp_assist.workers import BackgroundWorker, parse_yielding
 
 log = logging.getLogger(__name__)
@@ -222,8 +228,10 @@ class Document(TextView):
         version: int | None = None,
     ) -> tuple[int, int] | None:
         """Applies one LSP content change: a range (client positions) replaced by `new_text`,
-        or the whole text when `start` is None. Returns the replaced span of the old text
-        (str offsets), or None for a whole new text."""
+        or the whole text when `start` is None. Returns the span of the old text (str
+        offsets) that gave way to `len(new_text)` characters, or None for a whole new text.
+        (A change that joins the halves of a surrogate pair takes them in: `join_surrogates`.
+        When it inserts nothing, the pair it makes is counted as the low half, kept.)"""
         if start is None or end is None:
             lines = LineIndex(new_text)  # built before anything changes: all or nothing
             self.text = new_text
@@ -235,10 +243,11 @@ class Document(TextView):
             return None
         begin = self.offset_at(*start)
         finish = max(begin, self.offset_at(*end))
-        self.replace(begin, finish, new_text)
+        begin, finish, joined = join_surrogates(self.text, begin, finish, new_text)
+        self.replace(begin, finish, joined)
         if version is not None:
             self.version = version
-        return begin, finish
+        return begin, finish - (len(joined) - len(new_text))
 
     def replace(self, begin: int, finish: int, new_text: str) -> None:
         """Replaces text[begin:finish] (str offsets) with `new_text`: the text, the line starts

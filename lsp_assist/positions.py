@@ -29,6 +29,35 @@ def without_lone_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
+def _is_high(char: str) -> bool:
+    return "\ud800" <= char <= "\udbff"
+
+
+def _is_low(char: str) -> bool:
+    return "\udc00" <= char <= "\udfff"
+
+
+def _pair(high: str, low: str) -> str:
+    return chr(0x10000 + ((ord(high) - 0xD800) << 10) + (ord(low) - 0xDC00))
+
+
+def join_surrogates(text: str, begin: int, finish: int, new_text: str) -> tuple[int, int, str]:
+    """The edit text[begin:finish] → `new_text`, widened when it brings a lone high surrogate
+    and a lone low one together. JSON strings are UTF-16, so the client then holds one
+    character (an emoji typed, or pasted, as its two halves): the text must too, or UTF-8 and
+    UTF-32 columns after it, and where a UTF-16 column inside it snaps to, disagree with the
+    client's. Only the edges are joined: `new_text` comes from one JSON string, joined already.
+    """
+    if begin > 0 and _is_high(text[begin - 1]):
+        if new_text and _is_low(new_text[0]):
+            begin, new_text = begin - 1, _pair(text[begin - 1], new_text[0]) + new_text[1:]
+        elif not new_text and finish < len(text) and _is_low(text[finish]):
+            return begin - 1, finish + 1, _pair(text[begin - 1], text[finish])
+    if new_text and finish < len(text) and _is_high(new_text[-1]) and _is_low(text[finish]):
+        new_text, finish = new_text[:-1] + _pair(new_text[-1], text[finish]), finish + 1
+    return begin, finish, new_text
+
+
 class PositionEncoding(str, enum.Enum):
     UTF8 = "utf-8"
     UTF16 = "utf-16"

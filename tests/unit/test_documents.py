@@ -65,6 +65,34 @@ def test_a_column_inside_a_character_snaps_to_its_start() -> None:
     assert index_to_units(line, 3, PositionEncoding.UTF8) == 6
 
 
+@pytest.mark.parametrize(
+    ("encoding", "column_after_emoji"),
+    [(PositionEncoding.UTF16, 3), (PositionEncoding.UTF8, 5), (PositionEncoding.UTF32, 2)],
+)
+def test_an_emoji_sent_as_its_two_halves_in_two_changes_is_one_character(
+    encoding: PositionEncoding, column_after_emoji: int
+) -> None:
+    # JSON strings are UTF-16: for the client, the halves make one character once they meet.
+    document = Document("file:///e.py", "a", encoding=encoding)
+    document.apply_change("\ud83d", (0, 1), (0, 1))
+    after_high = document.position_at(2)
+    assert document.apply_change("\ude00", after_high, after_high) == (1, 2)
+    assert document.text == "a😀"
+    assert document.position_at(2) == (0, column_after_emoji)
+    assert document.offset_at(0, column_after_emoji - 1) == 1  # inside it: its start
+
+
+def test_deleting_what_separates_the_halves_of_a_pair_joins_them() -> None:
+    document = Document("file:///e.py", "\ud83dx\ude00 = 1\n", language_id="python")
+    assert document.tree is not None
+    # Old text[0:2] gives way to nothing: the pair that forms counts as the low half, kept.
+    assert document.apply_change("", (0, 1), (0, 2)) == (0, 2)
+    assert document.text == "😀 = 1\n"
+    assert document.position_at(1) == (0, 2)
+    tree = document.tree
+    assert tree is not None and str(tree.root_node) == str(fresh_tree(document).root_node)
+
+
 def test_unknown_languages_are_plain_text_without_a_tree() -> None:
     document = Document("file:///notes.txt", "hello", language_id="plaintext")
     assert document.language.name == "plaintext"
