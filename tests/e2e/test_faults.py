@@ -197,7 +197,7 @@ async def test_workspace_configuration_is_read_and_re_read_on_change(
         offset = editor.type(uri, CURSOR, "(")
         await editor.ghost_text(uri, offset)
     models = [r.body["model"] for r in fake_ollama.generate_requests]
-    assert models == ["codellama:7b-code", QWEN_MODEL]
+    assert list(dict.fromkeys(models)) == ["codellama:7b-code", QWEN_MODEL]  # (and prefetches)
 
 
 QWEN_MODEL = "qwen2.5-coder:1.5b-base"
@@ -235,7 +235,8 @@ async def test_a_trickle_of_one_token_a_second_is_stopped_and_told_once(
         started = time.monotonic()
         assert await editor.inline(uri, CURSOR) is None
         assert time.monotonic() - started < ANSWER_TIME_CAP_S + 1.5
-        assert await fake_ollama.wait_for_disconnects_async(1) == 1  # Ollama stops generating
+        await fake_ollama.wait_for_disconnects_async(1)
+        assert fake_ollama.generate_requests[0].disconnected  # Ollama stops generating
         offset = editor.type(uri, CURSOR, "x")
         assert await editor.inline(uri, offset) is None
         await editor.round_trip()
@@ -260,7 +261,7 @@ async def test_a_slow_multi_line_suggestion_keeps_the_lines_that_came_in_time(
         assert editor.messages == []
     assert text is not None and body.startswith(text + "\n")  # whole lines only
     assert 1 <= text.count("\n") + 1 < 20
-    assert fake_ollama.disconnects == 1
+    assert fake_ollama.generate_requests[0].disconnected  # Ollama stopped at the time cap
 
 
 @pytest.mark.parametrize(
@@ -320,7 +321,8 @@ async def test_a_model_reloaded_mid_session_answers_empty_while_it_loads_then_se
     request is answered within firstTokenMs, the status says why (no popup), and the
     generation that waited for the load serves the next request there."""
     fake_ollama.reply_with("a + b")
-    settings = {"completion": {"firstTokenMs": 300, "preload": False}}
+    # No prefetch after the first answer: its request would reload the model first.
+    settings = {"completion": {"firstTokenMs": 300, "preload": False, "prefetch": "never"}}
     async with editor_session(fake_ollama.url, settings=settings) as editor:
         uri = editor.open("add.py", ADD)
         assert await editor.ghost_text(uri, CURSOR) == "a + b"
@@ -336,9 +338,10 @@ async def test_a_model_reloaded_mid_session_answers_empty_while_it_loads_then_se
         await fake_ollama.wait_for_answers_async(2)  # loaded, and the answer came
         assert await editor.ghost_text(other, 4) == "a + b"
         await editor.round_trip()
+        ready = [s for s in editor.statuses if getattr(s, "state", "") == "ready"]
+        assert ready[-1].source == "cache"  # the generation that waited for the load
         assert editor.messages == []
     assert [r.reloaded for r in fake_ollama.generate_requests] == [True, True]
-    assert len(fake_ollama.generate_requests) == 2
 
 
 # -- what stands in front of Ollama: proxies, redirects, web servers, TLS -----------------------
@@ -399,7 +402,6 @@ async def test_a_retry_after_is_waited_out_then_completions_resume(fake_ollama: 
         resumed = time.monotonic() - started
         messages = editor.messages
     assert text == "a + b" and resumed >= 1.0
-    assert len(fake_ollama.generate_requests) == 2
     assert len(messages) == 1 and "asked to wait for 1 s" in messages[0]
 
 
