@@ -176,6 +176,12 @@ def build_server() -> AssistServer:
     async def pull(*arguments: Any) -> list[dict[str, Any]]:
         return await commands.pull(session, show, WorkDoneProgress(server, "pull"), arguments)
 
+    if commands.debug_commands_enabled():  # tests and fuzzing only: see commands.py
+
+        @server.command(commands.DOCUMENT_STATE_COMMAND)
+        def document_state(*arguments: Any) -> dict[str, Any] | None:
+            return commands.debug_document_state(session, arguments)
+
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: None) -> None:
         await server.collector.stop()

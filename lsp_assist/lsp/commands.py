@@ -1,15 +1,22 @@
 """`workspace/executeCommand`: doctor, pulling models, reviews, and a finding's actions.
 
 Arguments are optional and may come as a URI string or `{"uri": …}` (clients differ).
+
+`lspAssist.debug.documentState` (tests and fuzzing, see `debug_state.py`) is registered only
+when the server starts with `LSP_ASSIST_DEBUG_COMMANDS=1`. It reveals nothing the client does
+not have (the buffer's text), but it is no feature: every command a server registers is
+advertised, and VS Code's client turns each advertised command into one in the palette.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
+from lsp_assist.debug_state import document_state
 from lsp_assist.doctor import PullProgress, diagnose, format_report, pull_models
 from lsp_assist.lsp.diagnostics import command_uri
 from lsp_assist.progress import WorkDoneProgress
@@ -19,6 +26,7 @@ DOCTOR_COMMAND = "lspAssist.doctor"
 PULL_COMMAND = "lspAssist.pullModels"
 REVIEW_FILE_COMMAND = "lspAssist.reviewFile"
 REVIEW_CHANGES_COMMAND = "lspAssist.reviewChanges"
+DOCUMENT_STATE_COMMAND = "lspAssist.debug.documentState"
 
 ShowMessage = Callable[[str, str], None]
 
@@ -93,3 +101,14 @@ async def pull(
     if failed:
         show("error", f"lsp-assist: {summary}")
     return [dataclasses.asdict(r) for r in results]
+
+
+def debug_commands_enabled() -> bool:
+    return os.environ.get("LSP_ASSIST_DEBUG_COMMANDS") == "1"
+
+
+def debug_document_state(session: Session, arguments: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The server's state of the open document [uri] (None when it is not open)."""
+    uri = command_uri(arguments[0] if arguments else None)
+    document = session.documents.get(uri) if uri else None
+    return document_state(document) if document is not None else None
