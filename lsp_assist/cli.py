@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         "path", help="print the models folder, or the file of a pulled model"
     )
     path.add_argument("name", nargs="?", metavar="NAME", help="a catalog name")
+
+    from lsp_assist import stats_command
+
+    stats = commands.add_parser(
+        "stats", help="what became of the suggestions: acceptance, retained characters, latency"
+    )
+    stats_command.add_arguments(stats)
     return parser
 
 
@@ -323,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         tools = {"doctor": _doctor, "complete": _complete, "demo": _demo, "models": _models}
         sys.exit(_run_tool(tools[args.command](args)))
+    if args.command == "stats":
+        from lsp_assist import stats_command
+
+        sys.exit(stats_command.run(args))
     if args.command != "serve":
         parser.print_help(sys.stderr)
         sys.exit(2)

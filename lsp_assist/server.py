@@ -18,7 +18,14 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_assist import __version__
 from lsp_assist.idle_gc import IdleCollector
-from lsp_assist.lsp import commands, completion_items, configuration, text_sync, watched_files
+from lsp_assist.lsp import (
+    commands,
+    completion_items,
+    configuration,
+    suggestion_events,
+    text_sync,
+    watched_files,
+)
 from lsp_assist.lsp.diagnostics import (
     DISMISS_COMMAND,
     EXPLAIN_COMMAND,
@@ -159,6 +166,14 @@ def build_server() -> AssistServer:
         """Reviews the functions that differ from git HEAD, in the file [uri] or in every
         open file."""
         return await commands.review(session, show, arguments[0] if arguments else None, "git")
+
+    @server.command(suggestion_events.ACCEPTED_COMMAND)
+    def suggestion_accepted(*arguments: Any) -> None:
+        suggestion_events.suggestion_accepted(session, arguments)
+
+    @server.feature(suggestion_events.EVENT_NOTIFICATION)
+    def suggestion_event(params: Any) -> None:
+        suggestion_events.suggestion_event(session, params)
 
     @server.command(DISMISS_COMMAND)
     def dismiss(*arguments: Any) -> bool:

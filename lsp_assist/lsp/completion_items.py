@@ -2,7 +2,8 @@
 text), then, while the offline engine serves, the workspace's definitions.
 
 Everything is computed in the snapshot taken on arrival: the word being typed and the range it
-replaces belong to the same version.
+replaces belong to the same version. The suggestion's item carries its id in its `command`, run
+by the client when the item is picked (`suggestion_events.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from lsprotocol import types
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.documents import TextView
 from lsp_assist.lsp.ranges import lsp_range
+from lsp_assist.lsp.suggestion_events import accepted_command
 from lsp_assist.offline.definitions import Definition
 from lsp_assist.offline.engine import ENGINE_LABEL
 from lsp_assist.session import Session
@@ -37,7 +39,12 @@ async def completion(session: Session, params: types.CompletionParams) -> types.
     )
     items = []
     if suggestion is not None:
-        items.append(suggestion_item(snapshot, offset, word, suggestion.text, suggestion.label))
+        suggestion_id = session.acceptance.answered(
+            snapshot.uri, offset, snapshot.language.name, suggestion
+        )
+        item = suggestion_item(snapshot, offset, word, suggestion.text, suggestion.label)
+        item.command = accepted_command(suggestion_id)
+        items.append(item)
     items += [definition_item(d) for d in offline_definitions(session, word, snapshot.uri)]
     # Incomplete: the next keystroke asks again (and is answered by type-through).
     return types.CompletionList(is_incomplete=True, items=items)

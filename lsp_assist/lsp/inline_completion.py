@@ -4,6 +4,9 @@ The request takes a snapshot of the document on arrival; the engine computes the
 it, and the answer is given in that snapshot's coordinates — the request's own — whatever
 changed meanwhile: a client relates a response to the state it asked in. Never a position mixed
 from two versions, as when handlers read the live document after awaiting the model.
+
+Each item carries the suggestion's id in its `command`, which the client runs when the item is
+accepted (`suggestion_events.py`: acceptance statistics, kept on this machine).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from lsprotocol import types
 
 from lsp_assist.lsp.ranges import lsp_position
+from lsp_assist.lsp.suggestion_events import accepted_command
 from lsp_assist.session import Session
 
 log = logging.getLogger(__name__)
@@ -40,10 +44,13 @@ async def inline_completion(
     if uri not in session.documents:
         return None  # closed meanwhile
     here = lsp_position(snapshot, offset)
+    suggestion_id = session.acceptance.answered(uri, offset, snapshot.language.name, suggestion)
     return types.InlineCompletionList(
         items=[
             types.InlineCompletionItem(
-                insert_text=suggestion.text, range=types.Range(start=here, end=here)
+                insert_text=suggestion.text,
+                range=types.Range(start=here, end=here),
+                command=accepted_command(suggestion_id),
             )
         ]
     )
