@@ -76,6 +76,10 @@ async def _stdin_reader(stdin: BinaryIO) -> asyncio.StreamReader:
 async def _receive(reader: MessageReader, protocol: AssistProtocol) -> None:
     while (frame := await reader.read()) is not None:
         protocol.receive(frame)
+        # A request's handler is a task: it must start, and take its snapshot of the document,
+        # before the next message is handled. Messages already read would otherwise all be
+        # handled first, and an edit sent right after the request would land in its snapshot.
+        await asyncio.sleep(0)
 
 
 class _ClientWriter:
