@@ -201,9 +201,16 @@ def _open_paren(code: str, start: int, cursor: int) -> int:
     return -1
 
 
+_CALLEE_CHARS = 256
+"""How far before a call's `(` its name is looked for. The pattern ends at `$`, so a search
+through everything before the `(` tries every start: minutes on a 100 kB line."""
+
+
 def _chain_before(code: str, paren: int) -> Chain:
-    match = re.search(rf"({_CHAIN.pattern})\s*(?:::<[^()]*>|<[^()]*>)?\s*$", code[:paren])
-    return _split(code, match.start(1), match.group(1)) if match else ()
+    start = max(0, paren - _CALLEE_CHARS)
+    tail = code[start:paren]
+    match = re.search(rf"({_CHAIN.pattern})\s*(?:::<[^()]*>|<[^()]*>)?\s*$", tail)
+    return _split(code, start + match.start(1), match.group(1)) if match else ()
 
 
 def _chains(code: str, start: int, end: int, *, skip: int) -> list[Chain]:
