@@ -101,9 +101,12 @@ class JsonRpcPipe:
             raise ServerGone(f"no answer to {method} in {timeout:.0f} s") from None
 
     async def drain(self) -> None:
+        """Waits until the server has read what was sent (it may be too busy to)."""
         assert self.process.stdin is not None
         try:
-            await self.process.stdin.drain()
+            await asyncio.wait_for(self.process.stdin.drain(), ANSWER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise ServerGone(f"the server read nothing for {ANSWER_TIMEOUT_S:.0f} s") from None
         except (ConnectionError, BrokenPipeError):
             raise ServerGone(self.last_words()) from None
 
@@ -126,6 +129,7 @@ class JsonRpcPipe:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(gone)
+                future.exception()  # retrieved: whoever waits for it is told, or gone too
         self._pending.clear()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
@@ -162,6 +166,10 @@ class JsonRpcPipe:
             self.notify("exit", None)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.process.wait(), 10)
+        await self.kill()
+
+    async def kill(self) -> None:
+        """Ends the server at once (one that hangs, or is gone)."""
         if self.process.returncode is None:
             self.process.kill()
             await self.process.wait()

@@ -195,7 +195,8 @@ class FuzzServer:
     async def run(self, sequence: Sequence, uri: str) -> Outcome:
         """Plays `sequence` on a new document `uri` and checks it."""
         if self.pipe is None or not self.pipe.alive:
-            await self.stop()
+            if self.pipe is not None:
+                await self.pipe.kill()
             await self.start()
         pipe = self.pipe
         assert pipe is not None
@@ -207,6 +208,7 @@ class FuzzServer:
             await pipe.call("workspace/executeCommand", {"command": DOCUMENT_STATE})
         except ServerGone as gone:
             outcome.fail("crash", str(gone))
+            await pipe.kill()  # gone, or hung: the next sequence starts a new one
         for level, record in pipe.records[seen_records:]:
             if level in ("ERROR", "CRITICAL", "OUTPUT"):
                 outcome.fail("server error", record)
