@@ -14,10 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 MultilineMode = Literal["auto", "always", "never"]
+PrefetchMode = Literal["auto", "always", "never"]
 BackendChoice = Literal["auto", "model", "ollama", "offline"]
 EndpointKind = Literal["ollama", "llamacpp", "openai", "embedded", "offline"]
 FimFamily = Literal["", "qwen", "deepseek", "codellama", "starcoder2", "codestral", "codeqwen"]
@@ -131,6 +133,10 @@ class CompletionSettings:
     preload: bool = True
     """Load the completion model when the server starts, so the first keystroke does not wait
     for it."""
+    prefetch: PrefetchMode = "auto"
+    """While a suggestion is shown and the model is idle, prepare the one that follows it, so
+    that accepting it shows the next at once. "auto": for model servers on this machine (a
+    shared server's capacity is the team's); "always"; "never"."""
 
 
 ConfidenceLevel = Literal["low", "medium", "high"]
@@ -208,6 +214,12 @@ class Settings:
 
 
 _DURATION = re.compile(r"^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))*$")
+
+
+def is_local_url(url: str) -> bool:
+    """Whether `url` is a server on this machine (loopback)."""
+    host = (urlsplit(url if "://" in url else f"http://{url}").hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def shown_url(url: str) -> str:

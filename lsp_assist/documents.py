@@ -96,6 +96,22 @@ class TextView:
         column = offset - self._lines.start(line)
         return line, index_to_units(self.line_text(line), column, self.encoding)
 
+    def with_inserted(self, offset: int, inserted: str) -> DocumentSnapshot:
+        """This text with `inserted` at `offset`, as a snapshot without a tree: the document
+        as it will be if the user accepts a suggestion (to prepare the next one)."""
+        text = self.text[:offset] + inserted + self.text[offset:]
+        lines = self._lines.copy()
+        lines.replace(offset, offset, inserted, text)
+        return DocumentSnapshot(
+            uri=self.uri,
+            version=self.version,
+            text=text,
+            lines=lines,
+            language=self.language,
+            encoding=self.encoding,
+            tree=None,
+        )
+
     def _point_at(self, offset: int) -> Point:
         """tree-sitter's point: (row, column in UTF-8 bytes)."""
         line = self._lines.line_of(offset)

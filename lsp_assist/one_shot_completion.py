@@ -41,7 +41,13 @@ from lsp_assist.status import Status
 log = logging.getLogger(__name__)
 
 COMMAND_LINE_SETTINGS: dict[str, Any] = {
-    "completion": {"enabled": True, "debounceMs": 0, "firstTokenMs": 0, "preload": False},
+    "completion": {
+        "enabled": True,
+        "debounceMs": 0,
+        "firstTokenMs": 0,
+        "preload": False,
+        "prefetch": "never",  # one suggestion, no next one
+    },
     "review": {"enabled": False},
 }
 """The editor's latency knobs do not apply to one request that waits for its answer; nor
@@ -123,6 +129,7 @@ class _LearnFolderFirst:
     it pays for reading the folder."""
 
     name = "offline"
+    local = True
 
     def __init__(self, offline: CompletionBackend, learn: Any, journal: _Journal) -> None:
         self._offline = offline

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import tree_sitter
 
+from lsp_assist.completion.lexer import CLOSE, OPEN, PAIRS, Lexer
 from lsp_assist.documents import TextView
 from lsp_assist.languages import LanguageSpec
 from lsp_assist.positions import utf8
@@ -119,10 +120,21 @@ def _statement_lines(document: TextView, line: int) -> tuple[int, int]:
     column 0, down to before the next one (a closing bracket at column 0 belongs to it), both
     bounded so the window stays small."""
     first = line
+    shallowest: tuple[int, int] | None = None  # (indentation, line) nearest the cursor
     for candidate in range(line, max(-1, line - LINES_BEFORE), -1):
         first = candidate
-        if _indentation(document.line_text(candidate)) == 0 and candidate < line:
+        indentation = _indentation(document.line_text(candidate))
+        if indentation == 0 and candidate < line:
             break
+        if indentation is not None:
+            if shallowest is None or indentation < shallowest[0]:
+                shallowest = (indentation, candidate)
+    else:
+        # No line at column 0 near enough (a method deep in a class): start at the nearest of
+        # the least indented lines instead — a `def` or a decorator, not the middle of the
+        # previous method's docstring, where the window would parse as nonsense.
+        if shallowest is not None:
+            first = shallowest[1]
     last = line
     for candidate in range(line + 1, min(document.line_count, line + 1 + LINES_AFTER)):
         text = document.line_text(candidate)
@@ -202,13 +214,34 @@ def _placeholder_body(window: SyntaxWindow, text: str) -> str:
     return placeholder.format(indent=" " * width)
 
 
-def introduces_syntax_errors(document: TextView, offset: int, text: str) -> bool:
-    """Whether inserting `text` at `offset` would add syntax errors to the code around it."""
+def unclosed(text: str, language: LanguageSpec) -> str:
+    """What closes the brackets and the string that `text` opens and leaves open: `{"a": [1,`
+    gives `]}`. A bracket that closes one opened before `text` is not counted."""
+    lexer = Lexer(language.lexicon)
+    stack: list[str] = []
+    for i, kind, _ in lexer.tokens(text):
+        if kind == OPEN:
+            stack.append(text[i])
+        elif kind == CLOSE and stack and stack[-1] == PAIRS[text[i]]:
+            stack.pop()
+    closers = {opener: closer for closer, opener in PAIRS.items()}
+    return lexer.string_end + "".join(closers[opener] for opener in reversed(stack))
+
+
+def introduces_syntax_errors(
+    document: TextView, offset: int, text: str, *, unfinished_ok: bool = False
+) -> bool:
+    """Whether inserting `text` at `offset` would add syntax errors to the code around it.
+    `unfinished_ok`: brackets and a string that `text` leaves open are taken as closed (a block
+    cut by the token limit: the user writes the rest)."""
     if document.language.grammar is None or not text:
         return False
     window = SyntaxWindow.around(document, offset)
     before = window.parse()
-    after = window.parse(text + _placeholder_body(window, text))
+    suffix = _placeholder_body(window, text)
+    if unfinished_ok and not suffix:
+        suffix = unclosed(text, document.language)
+    after = window.parse(text + suffix)
     if before is None or after is None:
         return False
     return count_syntax_errors(after) > count_syntax_errors(before)

@@ -19,7 +19,7 @@ from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import TextView
 from lsp_assist.prompts.templates import ContextFile
 
-Source = Literal["model", "type-through", "cache", "offline"]
+Source = Literal["model", "type-through", "cache", "prefetch", "offline"]
 """Where a suggestion came from, as the status and the demo show it."""
 
 
@@ -46,6 +46,11 @@ class PreparedGeneration:
 class CompletionBackend(Protocol):
     name: str
     """"ollama", "offline", … — for logs and routing."""
+
+    @property
+    def local(self) -> bool:
+        """Whether it runs on this machine (prefetching is on by default only then)."""
+        ...
 
     async def prepare(self, job: CompletionJob) -> PreparedGeneration | None:
         """The generation for `job`, or None when there is nothing to ask. Raises a

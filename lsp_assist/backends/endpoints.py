@@ -106,6 +106,7 @@ class EndpointClients:
                 keep_alive=ollama.keepAlive,
                 timeout_s=endpoint.timeoutS,
                 endpoint=endpoint.name,
+                key_env=endpoint.apiKeyEnv,
                 headers=bearer_headers(endpoint),
                 verify=tls_verification(endpoint),
             )

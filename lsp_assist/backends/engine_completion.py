@@ -11,7 +11,7 @@ from lsp_assist.backends.embedded import EmbeddedEngine
 from lsp_assist.backends.llamacpp import LlamaCppClient
 from lsp_assist.backends.openai_compat import OpenAIClient
 from lsp_assist.completion.request import ModelPlan, build_completion_request, looks_like_instruct
-from lsp_assist.config import CompletionSettings, Endpoint
+from lsp_assist.config import CompletionSettings, Endpoint, is_local_url
 from lsp_assist.errors import ModelWithoutFim
 from lsp_assist.prompts.templates import TEMPLATES, FimTemplate, detect_template
 
@@ -26,6 +26,11 @@ class EngineCompletion:
         self.endpoint = endpoint
         self.client = client
         self._plans: dict[tuple[str, int], tuple[str, ModelPlan]] = {}
+
+    @property
+    def local(self) -> bool:
+        """Whether the model runs on this machine (prefetching is then free to use it)."""
+        return self.endpoint.kind == "embedded" or is_local_url(self.endpoint.resolved_url)
 
     @property
     def loading(self) -> bool:

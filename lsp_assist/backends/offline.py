@@ -18,6 +18,7 @@ from lsp_assist.syntax import introduces_syntax_errors
 
 class OfflineCompletion:
     name = "offline"
+    local = True
 
     def __init__(self, engine: OfflineEngine) -> None:
         self.engine = engine

@@ -10,7 +10,7 @@ import logging
 from lsp_assist.backends.base import CompletionJob, PreparedGeneration
 from lsp_assist.backends.ollama import OllamaBackend
 from lsp_assist.completion.request import ModelPlan, build_completion_request, resolve_model_plan
-from lsp_assist.config import CompletionSettings
+from lsp_assist.config import CompletionSettings, is_local_url
 from lsp_assist.errors import BackendError, StillLoading
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ class OllamaCompletion:
     @property
     def loading(self) -> bool:
         return self._loading is not None and not self._loading.done()
+
+    @property
+    def local(self) -> bool:
+        """Whether the model runs on this machine (prefetching is then free to use it)."""
+        return is_local_url(self.client.host)
 
     def _own(self, settings: CompletionSettings) -> CompletionSettings:
         return dataclasses.replace(settings, model=self._model) if self._model else settings

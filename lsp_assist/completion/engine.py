@@ -14,6 +14,7 @@ reported once through the notifier).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +22,9 @@ from dataclasses import dataclass, field
 
 from lsp_assist.backends.base import CompletionBackend, CompletionJob, PreparedGeneration, Source
 from lsp_assist.completion.activity import CompletionActivity
+from lsp_assist.completion.continuation import follow
 from lsp_assist.completion.generation import Generation
-from lsp_assist.completion.typethrough import SuggestionCache
+from lsp_assist.completion.typethrough import CursorKey, SuggestionCache
 from lsp_assist.config import CompletionSettings
 from lsp_assist.documents import TextView
 from lsp_assist.errors import (
@@ -39,6 +41,10 @@ from lsp_assist.syntax import introduces_syntax_errors
 log = logging.getLogger(__name__)
 
 GENERATING_STATUS_AFTER_S = 0.15
+PREFETCH_AFTER_S = 0.12
+"""How long a suggestion is shown without a keystroke before the next one is prepared: longer
+than the pause between keystrokes of someone typing on (the prefetch would cost their prompt
+cache), shorter than reading a suggestion takes."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +65,39 @@ class _Live:
     prepared: PreparedGeneration
     backend: str
     """The route's name for the backend that made it."""
+    job: CompletionJob
+    """What it was asked for (a prefetch asks the same, one suggestion further)."""
 
 
-def syntax_safe(snapshot: TextView, offset: int, text: str) -> str:
+@dataclass
+class _Prefetch:
+    """The suggestion for the state after accepting the one shown, made while the user looks
+    at it. It stays while the user types through the shown suggestion; anything else ends it."""
+
+    live: _Live
+    shown_key: CursorKey
+    shown: str
+    lead: str = ""
+    """"\n" when the shown suggestion ends its line: the prefetch is for the next line, and is
+    offered after a line break right after accepting (or after the user's Enter and the
+    editor's indentation)."""
+
+
+def syntax_safe(snapshot: TextView, offset: int, text: str, *, cut: bool = False) -> str:
     """`text`, or its longest start of whole lines that adds no syntax error ("" if none): a
-    block whose last line is wrong (a string cut by the token limit, a statement the model got
-    wrong) still offers the lines before it. At most three parses."""
+    block whose last line is wrong (a statement the model got wrong) still offers the lines
+    before it, and one that the token limit `cut` unfinished (open brackets, an open
+    docstring) is offered as is.
+    At most four parses."""
     if not introduces_syntax_errors(snapshot, offset, text):
         return text
     lines = text.split("\n")
+    if len(lines) == 1:
+        return ""
+    # A block cut by the token limit may end unfinished (inside a call, a literal or a
+    # docstring): the user writes the rest.
+    if cut and not introduces_syntax_errors(snapshot, offset, text, unfinished_ok=True):
+        return text
     for keep in sorted({len(lines) - 1, 1}, reverse=True):
         if keep < 1 or keep >= len(lines):
             continue
@@ -103,6 +133,14 @@ class CompletionEngine:
         self.activity = CompletionActivity()
         self.generations_started = 0
         """Generations sent to a backend (for "generations per accepted suggestion")."""
+        self.prefetches_started = 0
+        """Of those, the ones that prepared the suggestion after a shown one."""
+        self._prefetched: dict[str, _Prefetch] = {}
+        self._prefetching: set[asyncio.Task[None]] = set()
+        self._waiting_prefetch: dict[str, asyncio.TimerHandle] = {}
+        self._last_asked: dict[str, CursorKey] = {}
+        """Where each document's last request was: a prefetch waits for a moment in which the
+        user stays where the suggestion is shown."""
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -121,6 +159,12 @@ class CompletionEngine:
             return None
         uri = snapshot.uri
         text = snapshot.text
+        self._last_asked[uri] = CursorKey.at(text, offset)
+
+        if (prefetched := self._prefetched.get(uri)) is not None:
+            answer = await self._from_prefetch(prefetched, snapshot, offset, started, settings)
+            if answer is not None:
+                return answer
 
         live = self._live.get(uri)
         if live is not None and not live.generation.done and self._usable(live):
@@ -171,7 +215,7 @@ class CompletionEngine:
                 return None  # superseded while the backend got ready
             if prepared is None:
                 return None
-            started_live = self._start(prepared, settings, backend.name)
+            started_live = self._start(prepared, settings, backend.name, job)
             suggestion = await self._answer_from(
                 started_live, "", snapshot, offset, started, settings, prepared.source
             )
@@ -231,7 +275,10 @@ class CompletionEngine:
         started: float,
         settings: CompletionSettings,
         source: Source,
+        lead: str = "",
     ) -> Suggestion | None:
+        """The rest of `live`'s suggestion after `typed`, checked against the syntax at the
+        cursor (`lead`: a line break the suggestion comes after, see `_Prefetch`)."""
         generation, prepared = live.generation, live.prepared
         generation.waiters += 1
         try:
@@ -257,12 +304,17 @@ class CompletionEngine:
             self._notifier.recovered(live.backend)
             self._on_answered(live.backend)
         final = generation.final
-        if not final or not final.startswith(typed):
+        at = follow(final, typed, line_start=generation.line_start) if final else None
+        if final is None or at is None:
             return None
-        remainder = final[len(typed) :]
+        remainder = final[at:]
+        if lead and remainder:
+            remainder = lead + remainder
         if not remainder:
             return None
-        remainder = syntax_safe(snapshot, offset, remainder)
+        remainder = syntax_safe(
+            snapshot, offset, remainder, cut=generation.stats.done_reason == "length"
+        )
         if not remainder:
             log.info("suggestion dropped: it would add syntax errors (uri=%s)", snapshot.uri)
             return None
@@ -284,6 +336,7 @@ class CompletionEngine:
                 promptChars=generation.plan.prompt_chars if from_model else 0,
             )
         )
+        self._prefetch_after(live, snapshot, offset, remainder, settings)
         return Suggestion(remainder, source, prepared.label, timings)
 
     def _say_waiting(self, settings: CompletionSettings, deadline_s: float) -> None:
@@ -300,11 +353,16 @@ class CompletionEngine:
     # -- starting a generation ----------------------------------------------------------------
 
     def _start(
-        self, prepared: PreparedGeneration, settings: CompletionSettings, backend: str
+        self,
+        prepared: PreparedGeneration,
+        settings: CompletionSettings,
+        backend: str,
+        job: CompletionJob,
     ) -> _Live:
+        self._stop_prefetching()  # a keystroke's generation comes first
         generation = Generation(prepared.plan, prepared.open_stream)
         self.generations_started += 1
-        live = _Live(generation, prepared, backend)
+        live = _Live(generation, prepared, backend, job)
         uri = prepared.plan.uri
         self._live[uri] = live
         self._cache.put(uri, prepared.plan.key, live)
@@ -328,6 +386,130 @@ class CompletionEngine:
         )
         return live
 
+    # -- prefetching the next suggestion ------------------------------------------------------
+
+    async def _from_prefetch(
+        self,
+        prefetched: _Prefetch,
+        snapshot: TextView,
+        offset: int,
+        started: float,
+        settings: CompletionSettings,
+    ) -> Suggestion | None:
+        """The next suggestion, if the user accepted (or typed through) the one shown."""
+        uri, live = snapshot.uri, prefetched.live
+        typed = live.generation.key.typed_since(snapshot.text, offset)
+        lead = ""
+        if typed is None:
+            on_the_way = prefetched.shown_key.typed_since(snapshot.text, offset)
+            through = follow(prefetched.shown, on_the_way) if on_the_way is not None else None
+            if through is None:
+                self._drop_prefetch(uri)  # the user went another way
+                return None
+            if not (prefetched.lead and through == len(prefetched.shown)):
+                return None  # still typing through the shown suggestion
+            typed, lead = "", prefetched.lead  # accepted, at the end of its line
+        if not self._usable(live) or not await self._wait_matching(live, typed, settings):
+            self._drop_prefetch(uri)
+            return None
+        if not lead:
+            del self._prefetched[uri]
+            self._live[uri] = live
+        return await self._answer_from(
+            live, typed, snapshot, offset, started, settings, "prefetch", lead
+        )
+
+    def _prefetch_after(
+        self,
+        live: _Live,
+        snapshot: TextView,
+        offset: int,
+        shown: str,
+        settings: CompletionSettings,
+    ) -> None:
+        """Prepares the suggestion that follows `shown`, if the model is idle: the state after
+        accepting it is known, and the user needs a moment to read it."""
+        uri = snapshot.uri
+        backend = next((b for b in self._route() if b.name == live.backend), None)
+        if backend is None or live.prepared.source == "offline":
+            return
+        if settings.prefetch == "never" or (settings.prefetch == "auto" and not backend.local):
+            return
+        if not self._idle():
+            return  # the model is busy with what the user waits for
+        at = offset + len(shown)
+        ends_line = not shown.endswith("\n") and snapshot.text[offset : offset + 1] in (
+            "\n",
+            "\r",
+            "",
+        )
+        lead = "\n" if ends_line else ""
+        # At the end of its line, what follows is the next line: prepared at its start (the
+        # editor's indentation, whatever it is, is typed through).
+        accepted = snapshot.with_inserted(offset, shown + lead)
+        at += len(lead)
+        if (known := self._prefetched.get(uri)) is not None:
+            if known.live.generation.key == CursorKey.at(accepted.text, at):
+                return
+            self._drop_prefetch(uri)
+        job = dataclasses.replace(live.job, snapshot=accepted, offset=at)
+        shown_key = CursorKey.at(snapshot.text, offset)
+
+        def start() -> None:
+            self._waiting_prefetch.pop(uri, None)
+            if self._last_asked.get(uri) != shown_key or not self._idle():
+                return  # the user typed on: no time to read it, and the model is needed
+            coroutine = self._prefetch(backend, job, shown_key, shown, lead, live.backend)
+            task = asyncio.get_running_loop().create_task(coroutine)
+            self._prefetching.add(task)
+            task.add_done_callback(self._prefetching.discard)
+
+        # Only once the user has looked at the suggestion for a moment without typing: a
+        # prefetch replaces the engine's prompt cache (one slot), so one started between
+        # keystrokes would make the next keystroke's prompt be evaluated afresh.
+        if (waiting := self._waiting_prefetch.pop(uri, None)) is not None:
+            waiting.cancel()
+        self._waiting_prefetch[uri] = asyncio.get_running_loop().call_later(PREFETCH_AFTER_S, start)
+
+    async def _prefetch(
+        self,
+        backend: CompletionBackend,
+        job: CompletionJob,
+        shown_key: CursorKey,
+        shown: str,
+        lead: str,
+        name: str,
+    ) -> None:
+        try:
+            prepared = await backend.prepare(job)
+        except BackendError as exc:  # a prefetch is a bonus: its faults are not the user's
+            log.debug("prefetch not prepared: %s", exc)
+            return
+        if prepared is None:
+            return
+        uri = prepared.plan.uri
+        generation = Generation(prepared.plan, prepared.open_stream)
+        self.prefetches_started += 1
+        live = _Live(generation, prepared, name, job)
+        self._prefetched[uri] = _Prefetch(live, shown_key, shown, lead)
+        self._cache.put(uri, prepared.plan.key, live)
+        log.debug("prefetch started uri=%s prompt_chars=%d", uri, prepared.plan.prompt_chars)
+
+    def _idle(self) -> bool:
+        return all(live.generation.done for live in self._live.values())
+
+    def _drop_prefetch(self, uri: str) -> None:
+        if (prefetched := self._prefetched.pop(uri, None)) is not None:
+            prefetched.live.generation.cancel()
+
+    def _stop_prefetching(self) -> None:
+        """Cancels prefetches still streaming (finished ones stay: they cost nothing now)."""
+        for task in list(self._prefetching):
+            task.cancel()
+        for uri, prefetched in list(self._prefetched.items()):
+            if not prefetched.live.generation.done:
+                self._drop_prefetch(uri)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _report(self, error: BackendError, backend: str, has_next: bool) -> None:
@@ -341,12 +523,23 @@ class CompletionEngine:
         self._notifier.report(error, scope=self._settings().model, source=backend)
 
     def document_closed(self, uri: str) -> None:
+        self._last_asked.pop(uri, None)
+        if (waiting := self._waiting_prefetch.pop(uri, None)) is not None:
+            waiting.cancel()
+        self._drop_prefetch(uri)
         if (live := self._live.pop(uri, None)) is not None:
             live.generation.cancel()
         self._cache.forget(uri)
         self._tickets.pop(uri, None)
 
     async def shutdown(self) -> None:
+        for handle in self._waiting_prefetch.values():
+            handle.cancel()
+        self._waiting_prefetch.clear()
+        for task in list(self._prefetching):
+            task.cancel()
+        for uri in list(self._prefetched):
+            self._drop_prefetch(uri)
         for live in list(self._live.values()):
             live.generation.cancel()
         tasks = [live.generation.task for live in self._live.values()]

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from lsp_assist.backends.answers import GenerationStats
+from lsp_assist.completion.continuation import MORE, follow
 from lsp_assist.completion.cursor import CursorContext
 from lsp_assist.completion.postprocess import postprocess_completion
 from lsp_assist.completion.stopping import StopDetector
@@ -85,6 +86,11 @@ class Generation:
         return self._started.is_set()
 
     @property
+    def line_start(self) -> bool:
+        """Asked at the start of a line: the editor's indentation may replace its own."""
+        return not self.plan.cursor.line_prefix.strip()
+
+    @property
     def done(self) -> bool:
         return self.finished.is_set()
 
@@ -95,15 +101,19 @@ class Generation:
             self.task.cancel()
 
     def matches(self, typed: str) -> bool | None:
-        """Does the suggestion start with what the user typed? None while the stream has not
+        """Does the suggestion go on from what the user typed (`continuation.follow`: across
+        lines too, whatever indentation the editor put there)? None while the stream has not
         yet produced enough text to tell."""
+        line_start = self.line_start
         if self.done:
-            return self.final is not None and self.final.startswith(typed)
-        if self.raw.startswith(typed):
-            return True
-        if typed.startswith(self.raw):
+            return (
+                self.final is not None
+                and follow(self.final, typed, line_start=line_start) is not None
+            )
+        at = follow(self.raw, typed, complete=False, line_start=line_start)
+        if at == MORE:
             return None
-        return False
+        return at is not None
 
     async def wait_started(self, timeout_s: float) -> bool:
         """Waits up to `timeout_s` for the first piece of text (or the end); whether it came."""

@@ -166,6 +166,10 @@ def _balance(text: str, line_prefix: str, lexicon: Lexicon) -> tuple[int | None,
             opened.pop()
         elif not opened and prefix_open and prefix_open[-1] == PAIRS[c]:
             prefix_open.pop()
+        elif not opened and not line_prefix.strip() and not text[:i].strip():
+            # A suggestion that starts by closing, on a line of its own (`) -> None:`, `}`),
+            # closes what an earlier line opened: the syntax tree, not this line, judges it.
+            continue
         else:
             return i, opened, False
     return None, opened, bool(lexer.string_end) and lexer.string_end != prefix_quote

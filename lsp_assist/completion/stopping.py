@@ -116,6 +116,15 @@ class StopDetector:
                     elif self._prefix_open:
                         self._prefix_open -= 1
                         self._closed_prefix = True
+                    elif (
+                        self._line == 0
+                        and self._prefix_blank
+                        and self._first_visible == i
+                        and (c != "}" or self._indent_blocks)
+                    ):
+                        # The suggestion's first line, of its own, closes a call or a literal
+                        # that an earlier line opened (`)`, `]`; not a brace block's `}`).
+                        pass
                     else:  # closes a block opened above the cursor: ours ends before it
                         return self._finish(self._cut_before(raw, i))
                 if kind != TEXT:

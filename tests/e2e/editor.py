@@ -349,7 +349,11 @@ async def editor_session(
         # No configuration support: everything comes from initializationOptions.
         if capabilities.workspace is not None:
             capabilities.workspace.configuration = False
-    init_options = deep_merge({"ollama": {"host": host}, "completion": {"debounceMs": 0}}, settings)
+    # Prefetching (a generation after a pause) is on only in the tests about it: elsewhere it
+    # would add requests that the tests do not count on.
+    init_options = deep_merge(
+        {"ollama": {"host": host}, "completion": {"debounceMs": 0, "prefetch": "never"}}, settings
+    )
     result = await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from tests.fakes.fake_ollama import FakeOllama, Reply
 
 ADD = "def add(a, b):\n    return \n\n\nprint(add(1, 2))\n"
 CURSOR = ADD.index("return ") + len("return ")
-QUICK = CompletionSettings(debounceMs=0, preload=False)
+QUICK = CompletionSettings(debounceMs=0, preload=False, prefetch="never")
 
 
 @dataclasses.dataclass
@@ -218,3 +219,104 @@ async def test_a_block_whose_last_line_breaks_the_syntax_offers_the_lines_before
     buffer = Document("file:///area.py", BODY, language_id="python", version=1)
     suggestion = await rig.engine.suggest(buffer.snapshot(), IN_BODY)
     assert suggestion is not None and suggestion.text == "size = w * h"
+
+
+# -- the next suggestion ------------------------------------------------------------------------
+
+PREFETCH = dataclasses.replace(QUICK, prefetch="always")
+LINES = "def total(xs):\n    \n\n\nprint(total([1, 2]))\n"
+AT_BODY = LINES.index("    \n") + 4
+
+
+def answers(by_prompt_end: dict[str, str]) -> Callable[[dict[str, Any]], Reply]:
+    """A model that answers by what the prompt ends with (the cursor's line)."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        prompt = str(body.get("prompt", ""))
+        head = prompt.rpartition("<|fim_suffix|>")[0].rpartition("<|fim_prefix|>")[2]
+        before = head + prompt.rpartition("<|fim_middle|>")[2]
+        for end, text in by_prompt_end.items():
+            if before.endswith(end):
+                return Reply(text=text)
+        return Reply(text="")
+
+    return respond
+
+
+async def test_after_accepting_the_next_suggestion_is_already_there(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    rig.settings.append(PREFETCH)
+    fake_ollama.set_responder(
+        answers({"def total(xs):\n    ": "s = sum(xs)", "s = sum(xs)\n": "    return s"})
+    )
+    buffer = Document("file:///total.py", LINES, language_id="python", version=1)
+    shown = await rig.engine.suggest(buffer.snapshot(), AT_BODY)
+    assert shown is not None and shown.text == "s = sum(xs)"
+    await fake_ollama.wait_for_answers_async(2)  # the next line, while the user reads
+    buffer.apply_change(shown.text, (1, 4), (1, 4), version=2)  # accepted
+    after = await rig.engine.suggest(buffer.snapshot(), AT_BODY + len(shown.text))
+    assert after is not None and (after.text, after.source) == ("\n    return s", "prefetch")
+    assert len(fake_ollama.generate_requests) == 2
+    assert rig.engine.prefetches_started == 1 and rig.engine.generations_started == 1
+
+
+async def test_enter_and_the_editors_indentation_reach_the_prefetched_line(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    rig.settings.append(PREFETCH)
+    fake_ollama.set_responder(
+        answers({"def total(xs):\n    ": "s = sum(xs)", "s = sum(xs)\n": "    return s"})
+    )
+    buffer = Document("file:///total.py", LINES, language_id="python", version=1)
+    shown = await rig.engine.suggest(buffer.snapshot(), AT_BODY)
+    assert shown is not None
+    await fake_ollama.wait_for_answers_async(2)
+    typed = shown.text + "\n\t"  # accepted, Enter, and an editor that indents with a tab
+    buffer.apply_change(typed, (1, 4), (1, 4), version=2)
+    after = await rig.engine.suggest(buffer.snapshot(), AT_BODY + len(typed))
+    assert after is not None and (after.text, after.source) == ("return s", "prefetch")
+    assert len(fake_ollama.generate_requests) == 2
+
+
+async def test_typing_something_else_drops_the_prefetched_suggestion(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    rig.settings.append(PREFETCH)
+    fake_ollama.set_responder(
+        answers({"def total(xs):\n    ": "s = sum(xs)", "s = sum(xs)\n": "    return s"})
+    )
+    buffer = Document("file:///total.py", LINES, language_id="python", version=1)
+    assert await rig.engine.suggest(buffer.snapshot(), AT_BODY) is not None
+    await fake_ollama.wait_for_answers_async(2)
+    buffer.apply_change("r", (1, 4), (1, 4), version=2)  # not what was suggested
+    assert await rig.engine.suggest(buffer.snapshot(), AT_BODY + 1) is None
+    assert "total.py" not in "".join(rig.engine._prefetched)
+
+
+async def test_without_prefetch_nothing_is_ready_after_accepting(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.set_responder(
+        answers({"def total(xs):\n    ": "s = sum(xs)", "s = sum(xs)": "\n    return s"})
+    )
+    buffer = Document("file:///total.py", LINES, language_id="python", version=1)
+    shown = await rig.engine.suggest(buffer.snapshot(), AT_BODY)
+    assert shown is not None
+    buffer.apply_change(shown.text, (1, 4), (1, 4), version=2)
+    assert await rig.engine.suggest(buffer.snapshot(), AT_BODY + len(shown.text)) is None
+    assert rig.engine.prefetches_started == 0 and len(fake_ollama.generate_requests) == 1
+
+
+async def test_a_block_is_typed_through_across_lines_whatever_the_editor_indents(
+    rig: Rig, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.reply_with("s = 0\n    for x in xs:\n        s += x\n    return s")
+    buffer = Document("file:///total.py", LINES, language_id="python", version=1)
+    assert await rig.engine.suggest(buffer.snapshot(), AT_BODY) is not None
+    typed = "s = 0\n  "  # Enter, and an editor that indents by two
+    buffer.apply_change(typed, (1, 4), (1, 4), version=2)
+    after = await rig.engine.suggest(buffer.snapshot(), AT_BODY + len(typed))
+    assert after is not None and after.source == "type-through"
+    assert after.text == "  for x in xs:\n        s += x\n    return s"
+    assert len(fake_ollama.generate_requests) == 1
