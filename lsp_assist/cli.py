@@ -23,6 +23,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -62,11 +63,13 @@ exit codes:
 
 def _setup_logging(verbosity: int, log_file: str | None) -> None:
     # stdout is the LSP transport: logs go to stderr, or to a file.
-    handler: logging.Handler = (
-        logging.FileHandler(log_file, encoding="utf-8")
-        if log_file
-        else logging.StreamHandler(sys.stderr)
-    )
+    handler: logging.Handler
+    if log_file:
+        # Private (0600) whatever the umask: at -v and -vv it holds the editor's messages.
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -337,7 +340,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command != "serve":
         parser.print_help(sys.stderr)
         sys.exit(2)
-    _setup_logging(args.verbose, args.log_file)
+    try:
+        _setup_logging(args.verbose, args.log_file)
+    except OSError as exc:
+        print(
+            f"lsp-assist: cannot write the log file {args.log_file}: {exc.strerror or exc} — "
+            "create its folder, or choose another --log-file",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     from lsp_assist.server import run_stdio, run_tcp
 
     # Everything imported so far lives as long as the server: keep the garbage collector from
@@ -346,6 +357,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.freeze()
 
     if args.tcp:
-        run_tcp(*args.tcp)
+        host, port = args.tcp
+        try:
+            run_tcp(host, port)
+        except OSError as exc:  # the address: in use, not this machine's, a name unknown
+            reason = exc.strerror or str(exc)
+            print(
+                f"lsp-assist: cannot listen on {host}:{port}: {reason} — choose another address "
+                "with --tcp HOST:PORT",
+                file=sys.stderr,
+            )
+            sys.exit(1)
     else:
         run_stdio()

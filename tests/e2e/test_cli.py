@@ -284,3 +284,46 @@ def test_complete_and_models_help_say_their_exit_codes() -> None:
         assert result.returncode == 0
         assert "exit codes:" in result.stdout
         assert "  0  " in result.stdout and "  1  " in result.stdout and "  2  " in result.stdout
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LSP_ASSIST), "serve", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_an_address_in_use_is_one_line_with_the_fix() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_serve("--tcp", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "address already in use" in line
+    assert "--tcp HOST:PORT" in line and "Traceback" not in result.stderr
+
+
+def test_an_unknown_host_is_one_line_with_the_fix() -> None:
+    result = run_serve("--tcp", "no-such-host.invalid:2087")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "cannot listen on no-such-host.invalid:2087" in line
+
+
+def test_a_log_file_in_a_missing_folder_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    result = run_serve("--log-file", str(tmp_path / "missing" / "server.log"))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "cannot write the log file" in line and "create its folder" in line
+
+
+def test_the_log_file_is_private(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    result = run_serve("--log-file", str(log))  # stdin closed at once: the server exits
+    assert result.returncode == 0
+    assert log.stat().st_mode & 0o777 == 0o600
