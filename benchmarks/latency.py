@@ -34,6 +34,12 @@ whether heavy work stalls the keystrokes, always against the fake:
     python benchmarks/latency.py --scenario typing --host http://127.0.0.1:11434 \
         --model qwen2.5-coder:1.5b-base
     python benchmarks/latency.py --scenario big-file --scenario workspace --json
+
+`--endpoint llamacpp` runs the typing scenario against llama.cpp's real server instead (on the
+tests' tiny model; `--engine-model big` too): the prompt tokens the engine itself evaluates per
+keystroke, typing blocks of real code again, and what `/infill` would cost (`latency_engine.py`).
+
+    python benchmarks/latency.py --endpoint llamacpp --engine-model tiny --engine-model big
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import time
 from typing import Any
 
 from latency_deadline import run_hanging_backend
+from latency_engine import print_engine_typing, run_engine_typing
 from latency_stalls import run_big_file, run_bounded_file
 from latency_support import summary
 from latency_workspace import run_workspace
@@ -201,9 +208,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "workspace": run_workspace,
         "hang": run_hanging_backend,
     }
+    if args.endpoint == "llamacpp":
+        runners["typing"] = run_engine_typing
     for name in args.scenario or SCENARIOS:
         if name != "typing" and args.host is not None:
             print(f"{name}: runs against the fake only, skipped with --host", file=sys.stderr)
+            continue
+        if name != "typing" and args.endpoint == "llamacpp":
+            print(f"{name}: runs against the fake only, skipped with --endpoint", file=sys.stderr)
             continue
         started = time.perf_counter()
         results[name] = await runners[name](args)
@@ -318,6 +330,12 @@ def main() -> None:
         help="run this scenario (repeatable; default: all, 1.5 to 3 minutes)",
     )
     parser.add_argument("--host", help="a real Ollama (default: the fake one; typing only)")
+    parser.add_argument(
+        "--endpoint",
+        choices=("ollama", "llamacpp"),
+        default="ollama",
+        help="llamacpp: type against llama.cpp's real server (typing only; latency_engine.py)",
+    )
     parser.add_argument("--model", default="qwen2.5-coder:1.5b-base")
     parser.add_argument("--ttft-ms", type=float, default=15.0, help="fake: time to first token")
     parser.add_argument("--token-ms", type=float, default=2.0, help="fake: time per token")
@@ -336,6 +354,21 @@ def main() -> None:
     stalls.add_argument("--workspace-files", type=int, default=2000)
     stalls.add_argument("--workspace-mb", type=float, default=25.0)
     stalls.add_argument("--workspace-timeout-s", type=float, default=300.0)
+    engine = parser.add_argument_group("--endpoint llamacpp")
+    engine.add_argument(
+        "--engine-model",
+        action="append",
+        choices=("tiny", "big"),
+        help="the model llama.cpp serves (repeatable; default: tiny)",
+    )
+    engine.add_argument("--engine-files", type=int, default=6, help="real code files typed in")
+    engine.add_argument("--engine-lines", type=int, default=3, help="lines typed per file")
+    engine.add_argument(
+        "--infill-keystrokes",
+        type=int,
+        default=150,
+        help="the first this many keystrokes also go straight to /completion and /infill",
+    )
     hang = parser.add_argument_group("hang")
     hang.add_argument(
         "--first-token-ms", type=int, help="completion.firstTokenMs (default: the server's)"
@@ -353,7 +386,7 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     printers = {
-        "typing": print_typing,
+        "typing": print_engine_typing if args.endpoint == "llamacpp" else print_typing,
         "big-file": print_big_file,
         "bounded-file": print_big_file,
         "workspace": print_workspace,
