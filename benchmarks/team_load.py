@@ -13,10 +13,12 @@ real 1.5B coder model's KV cache is ~28 kB a token (Qwen2.5-Coder-1.5B, f16), ~0
 slots of 4096 — and with `parallel` = N (a slot per editor: ~1.9 GB for 16 such slots); each
 of those with
 
-* pinned slots: editor i sets the endpoint's `slot` to i (lsp-assist sends `id_slot` i mod the
-  server's slots), so an editor's prompt cache stays its own unless editors outnumber slots;
-* unpinned: `slot` -1, lsp-assist sends `id_slot` -1 and llama.cpp picks a slot (by prompt
-  similarity, else the least recently used).
+* pinned: editor i sets the endpoint's `slot` to i (lsp-assist sends `id_slot` i mod the
+  server's slots), as an admin would assign slots;
+* sticky (the default, `slot` -1): each session keeps the slot llama.cpp chose for its first
+  request;
+* any (`slot` -2): llama.cpp picks a slot for every request (by prompt similarity, else the
+  least recently used).
 
 `--engine-batch` runs it all again with another llama.cpp `n_batch` (`-b`): with the default
 2048, a prompt longer than that on a slot that another request waits for can stall the slot
@@ -62,15 +64,19 @@ DEFAULT_BATCH = 2048  # llama.cpp's n_batch (llama-server -b) unless told otherw
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+SLOT_MODES = {"pinned": None, "sticky": -1, "any": -2}
+"""The endpoint's `slot` per mode (pinned: the editor's index)."""
+
+
 def configurations(
     batches: list[int], editors: list[int], max_parallel: int
-) -> list[tuple[int, int, int, bool]]:
-    """(n_batch, editors, slots, pinned) for each run."""
+) -> list[tuple[int, int, int, str]]:
+    """(n_batch, editors, slots, slot mode) for each run."""
     runs = []
     for batch in batches:
         for count in editors:
             for parallel in sorted({min(count, max_parallel), count}):
-                runs += [(batch, count, parallel, True), (batch, count, parallel, False)]
+                runs += [(batch, count, parallel, mode) for mode in SLOT_MODES]
     return runs
 
 
@@ -85,7 +91,7 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def run_one(batch: int, count: int, parallel: int, pinned: bool, args: Any) -> dict[str, Any]:
+async def run_one(batch: int, count: int, parallel: int, mode: str, args: Any) -> dict[str, Any]:
     model = bench_model("tiny")
     n_batch = batch if batch != DEFAULT_BATCH else None  # the default: the tests' server as is
     engine = EngineProcess(model, parallel=parallel, slot_ctx=args.slot_ctx, n_batch=n_batch)
@@ -99,7 +105,7 @@ async def run_one(batch: int, count: int, parallel: int, pinned: bool, args: Any
                     settings_for(
                         engine.url,
                         model,
-                        slot=editor.index if pinned else -1,
+                        slot=editor.index if mode == "pinned" else SLOT_MODES[mode] or -1,
                         debounce_ms=args.debounce_ms,
                     )
                 )  # fmt: skip
@@ -126,7 +132,7 @@ async def run_one(batch: int, count: int, parallel: int, pinned: bool, args: Any
         "n_batch": batch,
         "editors": count,
         "parallel": parallel,
-        "pinned": pinned,
+        "slot_mode": mode,
         "editors_as": args.editors_as,
         "wall_s": round(wall_s, 1),
         **_latencies(typists),
@@ -208,13 +214,13 @@ def _engine_counts(
 
 async def run(args: Any) -> list[dict[str, Any]]:
     results = []
-    for batch, count, parallel, pinned in configurations(
+    for batch, count, parallel, mode in configurations(
         args.engine_batch, args.editors, args.max_parallel
     ):
-        how = "pinned" if pinned else "unpinned"
+        how = mode
         print(f"n_batch {batch}: {count} editor(s), {parallel} slot(s), {how} …",
               file=sys.stderr, flush=True)  # fmt: skip
-        results.append(await run_one(batch, count, parallel, pinned, args))
+        results.append(await run_one(batch, count, parallel, mode, args))
         row = results[-1]
         print(
             f"  latency p50 {row['latency_ms']['p50']} ms p95 {row['latency_ms']['p95']} ms, "

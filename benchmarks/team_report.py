@@ -67,7 +67,7 @@ def markdown_table(results: list[dict[str, Any]], args: Any) -> str:
         editors_cpu = cpu["lsp_servers"] if row["editors_as"] == "process" else "(in bench)"
         lines.append(
             f"| {row['n_batch']} | {row['editors']} | {row['parallel']} "
-            f"| {'pinned' if row['pinned'] else 'auto'} "
+            f"| {row['slot_mode']} "
             f"| {_ms(pause['p50'])} ms | {_ms(pause['p95'])} ms "
             f"| {_ms(row['worst_editor_p95_ms'])} ms "
             f"| {_num(100 * row['answered_in_time'])}% | {_ms(latency['p50'])} ms "
@@ -82,7 +82,7 @@ def markdown_table(results: list[dict[str, Any]], args: Any) -> str:
 
 def save_plot(results: list[dict[str, Any]], path: Path) -> None:
     """Per n_batch, a row of two panels against the number of editors: latency at a pause
-    (p50 solid, p95 dashed) and the engine's cache reuse, pinned vs unpinned, for slots =
+    (p50 solid, p95 dashed) and the engine's cache reuse, by slot mode (pinned, sticky, any), for slots =
     editors and slots = min(editors, 4)."""
     try:
         import matplotlib
@@ -128,12 +128,13 @@ def _plot_panels(left: Any, right: Any, results: list[dict[str, Any]]) -> None:
             (f"slots = min(editors, {bounded})", "s",
              lambda r: r["parallel"] == min(r["editors"], bounded)),
         ]  # fmt: skip
-    for pinned, colour in ((True, "tab:blue"), (False, "tab:orange")):
+    modes = (("pinned", "tab:blue"), ("sticky", "tab:green"), ("any", "tab:orange"))
+    for mode, colour in modes:
         for name, marker, picks in series:
-            rows = sorted((r for r in results if r["pinned"] == pinned and picks(r)),
+            rows = sorted((r for r in results if r["slot_mode"] == mode and picks(r)),
                           key=lambda r: r["editors"])  # fmt: skip
             xs = [r["editors"] for r in rows]
-            label = f"{'pinned' if pinned else 'auto'}, {name}"
+            label = f"{mode}, {name}"
             style = {
                 "color": colour,
                 "marker": marker,

@@ -91,9 +91,10 @@ def test_team_load_reports_each_run_with_latency_and_the_engines_cache_reuse(
     team_quick: tuple[list[dict[str, Any]], Path],
 ) -> None:
     rows, _ = team_quick
-    runs = [(row["editors"], row["parallel"], row["pinned"]) for row in rows]
+    runs = [(row["editors"], row["parallel"], row["slot_mode"]) for row in rows]
+    modes = ("pinned", "sticky", "any")
     assert runs == [
-        (1, 1, True), (1, 1, False), (2, 1, True), (2, 1, False), (2, 2, True), (2, 2, False)
+        *((1, 1, m) for m in modes), *((2, 1, m) for m in modes), *((2, 2, m) for m in modes)
     ]  # fmt: skip
     for row in rows:
         assert row["editors_as"] == "inprocess"
@@ -123,8 +124,8 @@ def test_team_load_can_drive_real_language_server_processes(tmp_path: Path) -> N
         TEAM_LOAD, "--quick", "--editors", "1", "--editors-as", "process",
         "--out", str(tmp_path), "--no-plot",
     )  # fmt: skip
-    assert [(row["editors_as"], row["pinned"]) for row in rows] == [
-        ("process", True), ("process", False)
+    assert [(row["editors_as"], row["slot_mode"]) for row in rows] == [
+        ("process", "pinned"), ("process", "sticky"), ("process", "any")
     ]  # fmt: skip
     assert all(row["keystrokes"] == 8 and "generations" not in row for row in rows)
     assert (tmp_path / "team_load.md").exists() and not (tmp_path / "team_load.png").exists()
