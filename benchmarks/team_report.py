@@ -82,8 +82,8 @@ def markdown_table(results: list[dict[str, Any]], args: Any) -> str:
 
 def save_plot(results: list[dict[str, Any]], path: Path) -> None:
     """Per n_batch, a row of two panels against the number of editors: latency at a pause
-    (p50 solid, p95 dashed) and the engine's cache reuse, by slot mode (pinned, sticky, any), for slots =
-    editors and slots = min(editors, 4)."""
+    (p50 solid, p95 dashed) and the engine's cache reuse, by slot mode (pinned, sticky, any),
+    for slots = editors and slots = min(editors, 4)."""
     try:
         import matplotlib
 
