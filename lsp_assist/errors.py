@@ -312,10 +312,13 @@ class TooSlow(BackendError):
 
     def user_message(self) -> str:
         rate = self.tokens / self.cap_s if self.cap_s else 0.0
+        # Slow writing has two causes that look alike from here: the model for this machine,
+        # or a shared server's queue (measured: 16 editors on 4 slots gave "1 token/s").
         return (
-            f"lsp-assist: the model writes too slowly for ghost text ({rate:.1f} tokens/s: a "
-            f"suggestion did not complete in {self.cap_s:g} s) — use a smaller model such as "
-            "qwen2.5-coder:1.5b-base, or a machine with a GPU"
+            f"lsp-assist: suggestions come too slowly for ghost text ({rate:.1f} tokens/s: one "
+            f"did not complete in {self.cap_s:g} s) — on this machine, use a smaller model "
+            "such as qwen2.5-coder:1.5b-base or a GPU; on a shared server, it needs more slots "
+            "or replicas"
         )
 
 

@@ -241,7 +241,7 @@ async def test_a_trickle_of_one_token_a_second_is_stopped_and_told_once(
         assert await editor.inline(uri, offset) is None
         await editor.round_trip()
         messages = editor.messages
-    assert len(messages) == 1 and "writes too slowly for ghost text" in messages[0]
+    assert len(messages) == 1 and "come too slowly for ghost text" in messages[0]
     assert "smaller model" in messages[0]
 
 
