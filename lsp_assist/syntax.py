@@ -27,6 +27,8 @@ from lsp_assist.positions import utf8
 
 LINES_BEFORE = 80
 LINES_AFTER = 30
+MAX_WINDOW_CHARS = 32_000
+"""Beyond this the window is the cursor's line alone, and beyond that it is not parsed."""
 
 # Nodes that hold a bracketed list of things: on an empty line inside one, the next thing is
 # one element, not a block.
@@ -91,11 +93,24 @@ class SyntaxWindow:
     text: str
     cursor: int
     """`str` index of the cursor in `text`."""
+    parsable: bool = True
+    """False when the lines around the cursor are too long to parse on every keystroke."""
 
     @classmethod
     def around(cls, document: TextView, offset: int) -> SyntaxWindow:
         line, _ = document.position_at(offset)
         first, last = _statement_lines(document, line)
+        window = cls._lines(document, offset, first, last)
+        if len(window.text) > MAX_WINDOW_CHARS:
+            # Long lines (minified code, data): the cursor's line alone, or nothing — a parse
+            # of hundreds of kB per keystroke would stall the editor (found by fuzzing).
+            window = cls._lines(document, offset, line, line)
+            if len(window.text) > MAX_WINDOW_CHARS:
+                return cls(document.language, "", 0, parsable=False)
+        return window
+
+    @classmethod
+    def _lines(cls, document: TextView, offset: int, first: int, last: int) -> SyntaxWindow:
         start = document.offset_at(first, 0)
         end = (
             document.offset_at(last + 1, 0)
@@ -105,6 +120,8 @@ class SyntaxWindow:
         return cls(document.language, document.text[start:end], offset - start)
 
     def parse(self, insert: str = "") -> tree_sitter.Tree | None:
+        if not self.parsable:
+            return None
         text = self.text[: self.cursor] + insert + self.text[self.cursor :]
         return _parse(self.language, utf8(text))
 

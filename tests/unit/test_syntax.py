@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lsp_assist.documents import Document
-from lsp_assist.syntax import introduces_syntax_errors, wants_multiline
+from lsp_assist.syntax import SyntaxWindow, introduces_syntax_errors, wants_multiline
 
 EXTENSIONS = {"python": "py", "javascript": "js", "go": "go", "lua": "lua", "plaintext": "txt"}
 
@@ -111,3 +111,28 @@ def test_checking_a_suggestion_leaves_the_buffer_and_its_tree_alone() -> None:
 
 def test_plain_text_never_rejects() -> None:
     assert introduces_syntax_errors(document("hello ", "plaintext"), 6, ") ] }") is False
+
+
+def test_a_huge_line_is_not_parsed_on_every_keystroke() -> None:
+    data = "x = [" + ", ".join(str(i) for i in range(30000)) + "]\n"
+    text = data + "def f():\n    return 1\n"
+    snapshot = Document("file:///a.py", text, language_id="python", version=1).snapshot()
+    assert not SyntaxWindow.around(snapshot, 100).parsable  # 190 kB on the cursor's line
+    window = SyntaxWindow.around(snapshot, text.index("return 1"))
+    assert window.parsable and len(window.text) < 1000  # the line alone, without the data
+    assert introduces_syntax_errors(snapshot, text.index("return 1") + 8, " + (2")
+
+
+def test_a_method_deep_in_a_class_is_parsed_from_its_def_not_the_previous_docstring() -> None:
+    methods = "".join(
+        f'    def m{i}(self):\n        """Doc {i}.\n\n        More.\n        """\n'
+        f"        return {i}\n\n"
+        for i in range(30)
+    )
+    text = f"class C:\n{methods}    def last(self) -> None:\n"
+    snapshot = Document("file:///c.py", text, language_id="python", version=1).snapshot()
+    cursor = len(text) - 1
+    window = SyntaxWindow.around(snapshot, cursor)
+    assert window.text.lstrip().startswith("def ")
+    body = '\n        """Say it."""\n        return None'
+    assert not introduces_syntax_errors(snapshot, cursor, body)
