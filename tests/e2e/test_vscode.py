@@ -19,9 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
@@ -29,6 +30,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import pytest
 
 from lsp_assist.config import Endpoint, Settings
+from lsp_assist.stats.events import StatsEvent
+from lsp_assist.stats.log import StatsLog, stats_dir
 from tests.e2e.editor import SERVER_COMMAND
 from tests.e2e.review_answers import SUBTRACTS_FINDING
 from tests.fakes.fake_ollama import FakeOllama, Reply
@@ -438,3 +441,103 @@ def test_vscode_says_how_to_fix_a_server_that_cannot_start(
     assert steps["notifications"] == 1, context
     assert "stopped" in steps["statusBar"], context
     assert any("Command" in title for title in steps["settingsShown"]), context
+
+
+def fim_middle(body: dict[str, Any]) -> str:
+    """The cursor line up to the cursor, as the server's FIM prompt ends with it."""
+    return str(body.get("prompt", "")).rsplit("<|fim_middle|>", 1)[-1]
+
+
+PARTIAL_ANSWERS = {"total = ": "add(1, 2)\nprint(total)", "result = ": "add(3, 4)"}
+
+
+def answer_partial_accept(body: dict[str, Any]) -> Reply:
+    """Two lines after `total = `, one after `result = `, nothing anywhere else."""
+    if body.get("format"):
+        return Reply(text=json.dumps({"findings": []}))
+    return Reply(text=PARTIAL_ANSWERS.get(fim_middle(body), ""))
+
+
+def wait_for_stats(
+    done: Callable[[list[StatsEvent]], bool], timeout: float = 10
+) -> list[StatsEvent]:
+    """What the server recorded of its suggestions, once `done` holds: the server inherits the
+    test's $XDG_STATE_HOME through code-server, and writes from a thread of its own."""
+    log = StatsLog(stats_dir(Path(os.environ["XDG_STATE_HOME"]) / "lsp-assist"))
+    deadline = time.monotonic() + timeout
+    while not done(events := list(log.read())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return events
+
+
+def lsp_assist_stats(*arguments: str) -> str:
+    command = [sys.executable, "-m", "lsp_assist", "stats", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+@needs_code_server
+@pytest.mark.timeout(1800)
+def test_vscode_accepts_a_suggestion_word_by_word_and_line_by_line(
+    code_server: Path, vsix: Path, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    fake_ollama.set_responder(answer_partial_accept)
+    result, workspace = run_scenario(
+        "partial_accept.js",
+        code_server,
+        vsix,
+        tmp_path,
+        files={"calc.py": "def add(a, b):\n    return a + b\n\n\n"},
+        settings={
+            "lspAssist.ollama.host": fake_ollama.url,
+            "lspAssist.completion.multiline": "always",
+            # Only the generations the keystrokes ask for: nothing prepared ahead.
+            "lspAssist.completion.prefetch": "never",
+            "lspAssist.review.enabled": False,
+        },
+        machine_settings={"lspAssist.server.command": SERVER_COMMAND},  # with -vv
+    )
+    steps, context = result["steps"], json.dumps(result, indent=2)[-4000:]
+    assert result["error"] is None, context
+
+    # The word, then the line (with its line break), each leaving the rest shown; Tab the rest.
+    assert "total = add" in steps["afterWord"]["buffer"], context
+    assert steps["afterWord"]["ghost"] == "(1, 2)\nprint(total)", context
+    assert steps["afterLine"]["ghost"] == "print(total)", context
+    assert steps["secondGhost"].strip() == "add(3, 4)", context
+    expected = "def add(a, b):\n    return a + b\n\n\ntotal = add(1, 2)\nprint(total)\nresult = "
+    assert (workspace / "calc.py").read_text() == expected
+
+    # One generation for the whole suggestion: the server answered what was left after each
+    # partial accept by type-through (a prompt with part of it in the document and not all).
+    prompts = [r.body["prompt"] for r in fake_ollama.generate_requests]
+    assert [fim_middle(r.body) for r in fake_ollama.generate_requests].count("total = ") == 1
+    assert [p for p in prompts if "total = add" in p and "print(total)" not in p] == []
+    assert any(fim_middle(r.body) == "result = " for r in fake_ollama.generate_requests)
+
+    # What the server recorded: the suggestion, shown, accepted word by word (VS Code's
+    # acceptedLength: from the start of the item it shows), then the rest with Tab (the item's
+    # command). After each partial accept VS Code asks again and shows the server's
+    # type-through answer, an item of its own; which item a key press meets depends on whether
+    # that answer is back yet, so the test checks what holds either way.
+    events = wait_for_stats(lambda events: any(e.kind == "dismissed" for e in events))
+    kinds = {e.id: [x.kind for x in events if x.id == e.id] for e in events if e.kind == "shown"}
+    print(json.dumps(kinds, indent=2))
+    suggestion = PARTIAL_ANSWERS["total = "]
+    first, *rest, dismissed = kinds
+    assert kinds[first][:2] == ["shown", "partial"], kinds
+    (first_partial, *_) = [e for e in events if e.kind == "partial"]
+    assert (first_partial.id, first_partial.chars) == (first, len("add")), events
+    (accepted,) = [e for e in events if e.kind == "accepted"]
+    shown = {e.id: e for e in events if e.kind == "shown"}
+    assert accepted.chars == shown[accepted.id].chars, events  # the rest of what VS Code showed
+    # Every character of the suggestion accepted once, by the part that accepted it.
+    most = {e.id: e.chars for e in events if e.kind in ("partial", "accepted")}
+    assert sum(most.values()) == len(suggestion), events
+    assert shown[first].source == "model", shown
+    assert all(shown[i].source == "type-through" for i in rest), shown
+    assert kinds[dismissed] == ["shown", "dismissed"], kinds
+
+    figures = json.loads(lsp_assist_stats("--json"))
+    (group,) = figures["groups"]
+    assert (group["language"], group["acceptedFull"], group["dismissed"]) == ("python", 1, 1)
+    assert group["accepted"] == len(most) and group["shown"] == len(kinds), group

@@ -1,8 +1,10 @@
 /**
  * lsp-assist for VS Code: starts `lsp-assist serve` and lets vscode-languageclient speak LSP.
  * Ghost text is VS Code's own inline suggestion (LSP 3.18 `textDocument/inlineCompletion`:
- * Tab accepts, Alt+] shows the next one); review findings are ordinary diagnostics with quick
- * fixes. This file wires activation: the commands, the status bar, settings changes.
+ * Tab accepts, Ctrl+Right its next word, Ctrl+Down its next line, Alt+] shows the next one);
+ * what became of each suggestion is told to the server for its local statistics
+ * (suggestionEvents.ts). Review findings are ordinary diagnostics with quick fixes. This file
+ * wires activation: the commands, the status bar, settings changes.
  *
  * The palette commands are `lspAssist.client.*`, apart from the server's own command ids
  * (`lspAssist.reviewFile`, …): the language client registers each command the server
@@ -15,6 +17,7 @@ import { ServerConnection } from './serverConnection';
 import { ServerLog } from './serverLog';
 import { completionModel, completionsEnabled, SECTION, toggleCompletions } from './settings';
 import { StatusBar } from './status';
+import { EVENT_NOTIFICATION, SuggestionEvents } from './suggestionEvents';
 
 let connection: ServerConnection | undefined;
 
@@ -22,7 +25,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = vscode.window.createOutputChannel('lsp-assist', { log: true });
   const status = new StatusBar();
   status.configure(completionModel(), completionsEnabled());
-  const server = new ServerConnection(new ServerLog(output), status);
+  const events = new SuggestionEvents((event) => server.notify(EVENT_NOTIFICATION, event), output);
+  const server = new ServerConnection(new ServerLog(output), status, events.middleware);
   connection = server;
 
   const reviewFile = () => {
@@ -42,6 +46,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     status,
     server,
+    events,
     vscode.commands.registerCommand('lspAssist.client.reviewFile', reviewFile),
     vscode.commands.registerCommand('lspAssist.client.reviewChanges', () =>
       server.execute('lspAssist.reviewChanges'),

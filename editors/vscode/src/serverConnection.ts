@@ -12,6 +12,7 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
+  Middleware,
   RevealOutputChannelOn,
   State,
 } from 'vscode-languageclient/node';
@@ -96,6 +97,7 @@ export class ServerConnection implements vscode.Disposable {
   constructor(
     private readonly log: ServerLog,
     private readonly status: StatusBar,
+    private readonly middleware: Middleware = {},
   ) {}
 
   async start(): Promise<void> {
@@ -199,6 +201,16 @@ export class ServerConnection implements vscode.Disposable {
     }
   }
 
+  /** A notification to the running server; dropped when none runs. */
+  notify(method: string, params: unknown): void {
+    const client = this.client;
+    if (client !== undefined && client.state === State.Running) {
+      client.sendNotification(method, params).catch((error: unknown) => {
+        this.log.channel.debug(`${method} not sent: ${String(error)}`);
+      });
+    }
+  }
+
   /** A document's URI as the server knows it. */
   uriOf(document: vscode.TextDocument): string {
     return this.client?.code2ProtocolConverter.asUri(document.uri) ?? document.uri.toString();
@@ -221,6 +233,7 @@ export class ServerConnection implements vscode.Disposable {
       outputChannel: this.log.channel,
       stdioOptions: this.log.stdioOptions,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      middleware: this.middleware,
       // No message of the client's own ("write EPIPE"): start() fails, and says how to fix it.
       initializationFailedHandler: () => false,
       errorHandler: new RestartPolicy(
