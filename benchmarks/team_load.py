@@ -15,10 +15,9 @@ of those with
 
 * pinned: editor i sets the endpoint's `slot` to i (lsp-assist sends `id_slot` i mod the
   server's slots), as an admin would assign slots;
-* sticky (the default, `slot` -1): each session keeps the slot llama.cpp chose for its first
-  request;
-* any (`slot` -2): llama.cpp picks a slot for every request (by prompt similarity, else the
-  least recently used).
+* sticky (`slot` -2): each session keeps the slot llama.cpp chose for its first request;
+* any (`slot` -1, the default): llama.cpp picks a slot for every request (by prompt
+  similarity, else the least recently used).
 
 `--engine-batch` runs it all again with another llama.cpp `n_batch` (`-b`): with the default
 2048, a prompt longer than that on a slot that another request waits for can stall the slot
@@ -64,7 +63,7 @@ DEFAULT_BATCH = 2048  # llama.cpp's n_batch (llama-server -b) unless told otherw
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-SLOT_MODES = {"pinned": None, "sticky": -1, "any": -2}
+SLOT_MODES = {"pinned": None, "sticky": -2, "any": -1}
 """The endpoint's `slot` per mode (pinned: the editor's index)."""
 
 

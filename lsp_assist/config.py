@@ -76,9 +76,10 @@ class Endpoint:
     threads: int = 0
     """embedded: CPU threads for the model (0: half the cores, at least one)."""
     slot: int = -1
-    """llamacpp with several slots (`--parallel`): the slot this editor's completions use, so
-    its prompt cache stays this editor's. -1: the slot the server chose for the session's first
-    request; -2: whichever the server picks each time; N: slot N (an admin's assignment)."""
+    """llamacpp with several slots (`--parallel`): -1, llama.cpp picks (the free slot whose
+    cache is most like the prompt: this editor's own when it can); N: slot N, an admin's
+    assignment when there are as many slots as editors; -2: the slot the server chose for the
+    session's first request (measured slower for a team: see the README)."""
     timeoutS: float = 60.0
     """Seconds to wait for the first byte of an answer."""
 
@@ -258,7 +259,7 @@ def _check_value(section: str, name: str, value: Any) -> str | None:
     if name == "threads" and value < 0:
         return "must be 0 or more"
     if name == "slot" and value < -2:
-        return "must be -1 (the session's first slot), -2 (any) or a slot number"
+        return "must be -1 (llama.cpp picks), -2 (the session's first slot) or a slot number"
     return None
 
 

@@ -31,8 +31,9 @@ TIME_LIMIT_MS = 1000
 """`t_max_predict_ms`: once a line is complete, stop generating after this long (llama.vim's
 default): a slow machine shows a shorter suggestion instead of a late one."""
 
-AUTOMATIC_SLOT = -1
-"""The endpoint's `slot` setting that keeps a session on the slot the server first chose."""
+STICKY_SLOT = -2
+"""The endpoint's `slot` setting that keeps a session on the slot the server first chose (-1,
+the default, lets llama.cpp pick each time: measured better for a team, see team_load)."""
 
 STOP_REASONS = {"limit": "length", "word": "stop", "eos": "stop"}
 """llama.cpp's `stop_type` in Ollama's words (`done_reason`)."""
@@ -125,14 +126,16 @@ class LlamaCppClient:
         return isinstance(tokens, list) and len(tokens) == 1
 
     def slot_for(self, facts: ServerFacts) -> int:
-        """The `id_slot` to ask for: the endpoint's own, or (automatic) the slot the server
-        chose for this session's first request — its prompt cache holds this editor's file —
-        or, with `slot: -2`, whichever the server picks each time."""
+        """The `id_slot` to ask for. With one slot, that one. By default (-1) llama.cpp picks:
+        the idle slot whose cached prompt is most like ours, which is this editor's own slot
+        whenever it is free — and another one rather than a wait when it is not. `slot: N`
+        pins slot N (an admin's assignment, when there are as many slots as editors); `-2`
+        keeps the slot the server chose for this session's first request."""
         if facts.slots <= 1:
             return 0
         if self._slot >= 0:
             return self._slot % facts.slots
-        if self._slot == AUTOMATIC_SLOT and self._chosen_slot is not None:
+        if self._slot == STICKY_SLOT and self._chosen_slot is not None:
             return self._chosen_slot
         return -1
 

@@ -288,12 +288,12 @@ async def test_a_busy_server_passes_requests_on_until_its_retry_after(
     assert "gpu (OpenAI-compatible server at" in message and "asked to wait for 60 s" in message
 
 
-@pytest.mark.parametrize(("setting", "kept"), [(-1, True), (-2, False)])
-async def test_a_session_keeps_the_slot_the_server_first_chose(
+@pytest.mark.parametrize(("setting", "kept"), [(-2, True), (-1, False)])
+async def test_a_session_can_keep_the_slot_the_server_first_chose(
     llamacpp_parallel: StartLlamaServer, setting: int, kept: bool
 ) -> None:
-    """With several slots, the session's prompt cache lives in the slot the server picked for
-    its first request: later requests ask for that slot (-1), or let the server pick (-2)."""
+    """With several slots, llama.cpp picks by default (-1); `slot: -2` keeps the session on the
+    slot it picked for the first request."""
     server = llamacpp_parallel(2)
     endpoint = Endpoint(name="lcpp", kind="llamacpp", url=server.url, slot=setting)
     client = LlamaCppClient(endpoint, slot=setting)
