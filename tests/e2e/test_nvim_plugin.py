@@ -26,6 +26,8 @@ from typing import Any
 import pynvim
 import pytest
 
+from lsp_assist.doctor import format_report
+from lsp_assist.doctor.report import DoctorReport, EndpointReport, HostReport, ModelReport
 from tests.e2e.review_answers import SUBTRACTS_FINDING
 from tests.e2e.test_neovim import find_nvim
 from tests.fakes.fake_ollama import FakeOllama, Reply
@@ -443,6 +445,107 @@ def test_lsp_assist_doctor_shows_the_report_once(nvim: Neovim) -> None:
     assert "lsp-assist doctor" in messages
     assert messages.count("[ok] Ollama") == 1, messages
     assert "[ok] qwen2.5-coder:1.5b-base (completion model): pulled" in messages
+
+
+QWEN_BASE = "qwen2.5-coder:1.5b-base"
+QWEN_INSTRUCT = "qwen2.5-coder:7b-instruct"
+OLLAMA = EndpointReport(
+    name="ollama",
+    kind="ollama",
+    roles=("completion", "review"),
+    server=HostReport("http://127.0.0.1:11434", True, version="0.12.3"),
+    models=(
+        ModelReport(
+            QWEN_BASE,
+            "completion",
+            pulled=True,
+            fim=True,
+            fim_via="qwen FIM template",
+            context_length=32768,
+            present=True,
+        ),
+        ModelReport(
+            QWEN_INSTRUCT,
+            "review",
+            pulled=False,
+            problem="not pulled",
+            fix=f"ollama pull {QWEN_INSTRUCT}",
+            present=False,
+        ),
+    ),
+)
+OLLAMA_DOWN = EndpointReport(
+    name="ollama",
+    kind="ollama",
+    roles=("completion",),
+    server=HostReport(
+        "http://127.0.0.1:11434", False, problem="connection refused", fix="start Ollama"
+    ),
+    models=(ModelReport(QWEN_BASE, "completion"),),
+)
+LLAMACPP = EndpointReport(
+    name="lcpp",
+    kind="llamacpp",
+    roles=("completion",),
+    server=HostReport("http://127.0.0.1:8012", True, version="b6500"),
+    models=(
+        ModelReport(
+            "qwen.gguf",
+            "completion",
+            fim=True,
+            fim_via="qwen FIM tokens",
+            present=True,
+            endpoint="lcpp",
+            note="the one model it serves",
+        ),
+    ),
+)
+GPU_DOWN = EndpointReport(
+    name="gpu",
+    kind="openai",
+    roles=("review",),
+    server=HostReport(
+        "http://gpu-box:8000/v1",
+        False,
+        problem="connection refused",
+        fix="start the server at lspAssist.endpoints.gpu.url",
+    ),
+    models=(ModelReport(QWEN_INSTRUCT, "review", endpoint="gpu"),),
+)
+DOCTOR_REPORTS = {
+    "ollama only": DoctorReport(endpoints=(OLLAMA,)),
+    "ollama unreachable": DoctorReport(endpoints=(OLLAMA_DOWN,)),
+    "named, no ollama": DoctorReport(
+        endpoints=(LLAMACPP, GPU_DOWN),
+        named=True,
+        unused=("spare",),
+        routes={"completion": ("lcpp",), "review": ("gpu", "lcpp")},
+    ),
+    "named, with ollama": DoctorReport(
+        endpoints=(OLLAMA, LLAMACPP),
+        named=True,
+        routes={"completion": ("lcpp", "ollama"), "review": ("ollama",)},
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", DOCTOR_REPORTS)
+def test_the_doctors_report_reads_as_lsp_assist_doctor_prints_it_in_either_shape(
+    nvim: Neovim, shape: str
+) -> None:
+    report = DOCTOR_REPORTS[shape]
+    as_json = json.dumps(report.to_json())
+    assert ("host" in report.to_json()) == (shape != "named, no ollama")
+    format_doctor = "return require('lsp_assist.commands').format_doctor(vim.json.decode(...))"
+    # As the LSP client decodes answers (null is nil), and as vim.json.decode does (vim.NIL).
+    as_answered = nvim.lua(
+        "return require('lsp_assist.commands').format_doctor("
+        "vim.json.decode(..., { luanil = { object = true, array = true } }))",
+        as_json,
+    )
+
+    assert as_answered == format_report(report).split("\n")
+    assert nvim.lua(format_doctor, as_json) == as_answered
 
 
 def test_cycling_shows_each_item_and_accepting_a_snippet_expands_it_over_the_typed_word(

@@ -63,51 +63,183 @@ function M.review_changes()
   end
 end
 
---- The doctor's JSON report as lines, the way `lsp-assist doctor` prints it.
+-- The doctor's report as `lsp-assist doctor` prints it (lsp_assist/doctor/format.py): the
+-- Ollama-only shape (`host`, `models`), or with named endpoints (`lspAssist.endpoints`) a line
+-- per endpoint, its models under it, after the line that says which endpoints each role tries.
+
+local KIND_NAMES = {
+  ollama = "Ollama",
+  llamacpp = "llama.cpp",
+  openai = "OpenAI-compatible server",
+  embedded = "the embedded llama.cpp",
+  offline = "the offline engine",
+}
+local ROLE_WORDS = { completion = "completions", review = "reviews" }
+local PRESENT_WORDS = { ollama = "pulled", embedded = "file present" }
+local VERSION_WORDS = { ollama = "Ollama ", llamacpp = "build ", openai = "version " }
+
+-- JSON's null, however it was decoded (nil, or vim.NIL).
+local function value(x)
+  if x == vim.NIL then
+    return nil
+  end
+  return x
+end
+
+local function text(x)
+  x = value(x)
+  return x ~= nil and tostring(x) or ""
+end
+
+local function mark(ok)
+  return ok and "[ok]" or ok == nil and "[--]" or "[!!]"
+end
+
+local function model_ok(model)
+  return value(model.present) == true and text(model.problem) == ""
+end
+
+local function model_facts(model)
+  local facts = {}
+  if value(model.fim) then
+    facts[#facts + 1] = "fills in the middle via " .. text(model.fim_via)
+  elseif model.role == "completion" then
+    facts[#facts + 1] = text(model.problem)
+  else
+    facts[#facts + 1] = "no fill-in-the-middle (fine for review)"
+  end
+  local context = value(model.context_length)
+  if context and context ~= 0 then
+    facts[#facts + 1] = string.format("context %d tokens", context)
+  end
+  return facts
+end
+
+local function fix_line(lines, thing)
+  if text(thing.fix) ~= "" then
+    lines[#lines + 1] = "     fix: " .. text(thing.fix)
+  end
+end
+
+local function problems_line(count)
+  return string.format("%d problem%s found.", count, count ~= 1 and "s" or "")
+end
+
+local function format_ollama_only(report)
+  local lines = {}
+  local host = value(report.host) or {}
+  local reachable = value(host.reachable) == true
+  if reachable and text(host.problem) == "" then
+    lines[#lines + 1] = string.format("[ok] Ollama %s at %s", text(host.version), text(host.url))
+  else
+    lines[#lines + 1] = string.format("[!!] Ollama at %s: %s", text(host.url), text(host.problem))
+  end
+  fix_line(lines, host)
+  local problems = text(host.problem) ~= "" and 1 or 0
+  for _, model in ipairs(value(report.models) or {}) do
+    local head = string.format("%s (%s model)", text(model.name), text(model.role))
+    local pulled, problem = value(model.pulled), text(model.problem)
+    if problem ~= "" then
+      problems = problems + 1
+    end
+    if pulled == nil and problem == "" then
+      lines[#lines + 1] = string.format("%s %s: not checked", mark(nil), head)
+    elseif pulled == false or (pulled == nil and problem ~= "") then
+      lines[#lines + 1] = string.format("%s %s: %s", mark(false), head, problem)
+    else
+      local facts = table.concat(model_facts(model), ", ")
+      lines[#lines + 1] = string.format("%s %s: pulled, %s", mark(model_ok(model)), head, facts)
+    end
+    fix_line(lines, model)
+  end
+  if value(report.ok) then
+    lines[#lines + 1] = "All good."
+  elseif not reachable then
+    lines[#lines + 1] = "Ollama is not usable: the models were not checked."
+  else
+    lines[#lines + 1] = problems_line(problems)
+  end
+  return lines
+end
+
+local function routes_line(report)
+  local routes = {}
+  local named = value(report.routes) or {}
+  -- The server's order: completions, then reviews (a JSON object keeps none).
+  for _, role in ipairs({ "completion", "review" }) do
+    local names = value(named[role])
+    if names then
+      local from = #names > 0 and table.concat(names, " then ") or "no endpoint"
+      routes[#routes + 1] = ROLE_WORDS[role] .. " from " .. from
+    end
+  end
+  local said = #routes > 0 and table.concat(routes, "; ") or "completions and reviews are off"
+  return "Endpoints: " .. said
+end
+
+local function endpoint_line(endpoint)
+  local kind = text(endpoint.kind)
+  local what = KIND_NAMES[kind] or kind
+  if kind ~= "embedded" and kind ~= "offline" then
+    what = what .. " at " .. text(endpoint.url)
+  end
+  if text(endpoint.version) ~= "" then
+    what = what .. ", " .. (VERSION_WORDS[kind] or "") .. text(endpoint.version)
+  end
+  if kind == "offline" then
+    what = what .. " (learns from the workspace's code: nothing to check)"
+  end
+  local ok = value(endpoint.reachable) == true and text(endpoint.problem) == ""
+  local line = string.format("%s %s: %s", mark(ok), text(endpoint.name), what)
+  return text(endpoint.problem) ~= "" and (line .. ": " .. text(endpoint.problem)) or line
+end
+
+local function endpoint_model_line(endpoint, model)
+  local head = string.format("%s (%s model)", text(model.name), text(model.role))
+  local present, problem = value(model.present), text(model.problem)
+  if present == nil and problem == "" then
+    return string.format("%s   %s: not checked", mark(nil), head)
+  elseif not present then
+    return string.format("%s   %s: %s", mark(false), head, problem)
+  end
+  local facts = { PRESENT_WORDS[text(endpoint.kind)] or "served" }
+  vim.list_extend(facts, model_facts(model))
+  if problem ~= "" and model.role ~= "completion" then
+    facts[#facts + 1] = problem
+  end
+  local note = text(model.note) ~= "" and ("; " .. text(model.note)) or ""
+  return string.format("%s   %s: %s%s", mark(model_ok(model)), head, table.concat(facts, ", "), note)
+end
+
+local function format_endpoints(report)
+  local lines = { routes_line(report) }
+  local problems = 0
+  for _, endpoint in ipairs(value(report.endpoints) or {}) do
+    lines[#lines + 1] = endpoint_line(endpoint)
+    fix_line(lines, endpoint)
+    problems = problems + (text(endpoint.problem) ~= "" and 1 or 0)
+    for _, model in ipairs(value(endpoint.models) or {}) do
+      lines[#lines + 1] = endpoint_model_line(endpoint, model)
+      fix_line(lines, model)
+      problems = problems + (text(model.problem) ~= "" and 1 or 0)
+    end
+  end
+  local unused = value(report.unused) or {}
+  if #unused > 0 then
+    lines[#lines + 1] = mark(nil) .. " not used by any role, not checked: " .. table.concat(unused, ", ")
+  end
+  lines[#lines + 1] = value(report.ok) and "All good." or problems_line(problems)
+  return lines
+end
+
+--- The doctor's JSON report as lines, the way `lsp-assist doctor` prints it, whichever shape
+--- it has: Ollama-only, or named endpoints (`routes` and `endpoints`, `host` only when one of
+--- them is Ollama).
 ---@param report table
 ---@return string[]
 function M.format_doctor(report)
-  local function mark(ok)
-    return ok and "[ok]" or ok == nil and "[--]" or "[!!]"
-  end
-  local lines = {}
-  local host = report.host or {}
-  if host.reachable and (host.problem or "") == "" then
-    lines[#lines + 1] = string.format("[ok] Ollama %s at %s", host.version or "", host.url)
-  else
-    lines[#lines + 1] = string.format("[!!] Ollama at %s: %s", host.url, host.problem or "")
-  end
-  if (host.fix or "") ~= "" then
-    lines[#lines + 1] = "     fix: " .. host.fix
-  end
-  for _, model in ipairs(report.models or {}) do
-    local problem = model.problem or ""
-    local ok, facts
-    if model.pulled == nil and problem == "" then
-      ok, facts = nil, "not checked" -- the host is unreachable
-    elseif problem ~= "" then
-      ok, facts = false, problem
-    else
-      ok = true
-      local parts = { "pulled" }
-      if model.fim then
-        parts[#parts + 1] = "fills in the middle via " .. model.fim_via
-      elseif model.role == "review" then
-        parts[#parts + 1] = "no fill-in-the-middle (fine for review)"
-      end
-      if model.context_length then
-        parts[#parts + 1] = string.format("context %d tokens", model.context_length)
-      end
-      facts = table.concat(parts, ", ")
-    end
-    lines[#lines + 1] =
-      string.format("%s %s (%s model): %s", mark(ok), model.name, model.role, facts)
-    if (model.fix or "") ~= "" then
-      lines[#lines + 1] = "     fix: " .. model.fix
-    end
-  end
-  lines[#lines + 1] = report.ok and "All good." or "Problems found."
-  return lines
+  local named = value(report.routes) ~= nil or (value(report.host) == nil and value(report.endpoints))
+  return named and format_endpoints(report) or format_ollama_only(report)
 end
 
 --- Runs lspAssist.doctor; `on_report(report)` gets the JSON report (nil on failure).
@@ -155,7 +287,9 @@ end
 --- doctor command is about to show itself.
 function M.on_show_message(err, params, ctx, handler_config)
   local message = params and params.message or ""
-  local is_report = message:match("^%[ok%] Ollama") or message:match("^%[!!%] Ollama")
+  local is_report = message:match("^%[ok%] Ollama")
+    or message:match("^%[!!%] Ollama")
+    or message:match("^Endpoints: ")
   if is_report and (doctor_pending[ctx.client_id] or 0) > 0 then
     return vim.NIL
   end

@@ -43,6 +43,8 @@ M.handlers = {
 
 ---@class lsp_assist.Keymaps
 ---@field accept string|false
+---@field accept_word string|false
+---@field accept_line string|false
 ---@field next string|false
 ---@field prev string|false
 ---@field dismiss string|false
@@ -61,10 +63,18 @@ M.defaults = {
   filetypes = M.default_filetypes,
   root_markers = M.default_root_markers,
   settings = {},
-  -- "auto": vim.lsp.inline_completion where Neovim has it (0.12+), else our extmarks.
+  -- "auto": our extmarks, which accept a word or a line at a time and tell the server what
+  -- became of each suggestion; "native": Neovim's vim.lsp.inline_completion (0.12+).
   ghost_text = "auto",
   debounce_ms = 30,
-  keymaps = { accept = "<Tab>", next = "<M-]>", prev = "<M-[>", dismiss = "<C-]>" },
+  keymaps = {
+    accept = "<Tab>",
+    accept_word = "<M-Right>",
+    accept_line = "<M-Down>",
+    next = "<M-]>",
+    prev = "<M-[>",
+    dismiss = "<C-]>",
+  },
   -- Neovim 0.11 hides virtual text by default; a review finding is worth reading inline.
   diagnostics = { virtual_text = true, underline = true, signs = true },
 }
@@ -85,7 +95,7 @@ end
 function M.ghost_mode()
   local mode = M.options.ghost_text
   if mode == "auto" then
-    return vim.lsp.inline_completion ~= nil and "native" or "extmarks"
+    return "extmarks"
   end
   if mode == "native" and vim.lsp.inline_completion == nil then
     return "extmarks"

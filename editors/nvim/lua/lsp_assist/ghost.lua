@@ -1,8 +1,12 @@
--- Ghost text drawn by the plugin with extmarks, for Neovim versions without
--- vim.lsp.inline_completion (0.11). While typing in insert mode it asks the server for
--- `textDocument/inlineCompletion` (LSP 3.18) and shows the answer after the cursor: the first
--- line as inline virtual text, the others as virtual lines below.
+-- Ghost text drawn by the plugin with extmarks. While typing in insert mode it asks the server
+-- for `textDocument/inlineCompletion` (LSP 3.18) and shows the answer after the cursor: the
+-- first line as inline virtual text, the others as virtual lines below. What the buffer takes
+-- of a suggestion — typed through, or accepted a word or a line at a time — leaves the rest
+-- shown, and the next request gets the rest from the server (its type-through, no new
+-- generation). The server hears what became of each suggestion (events.lua).
 local config = require("lsp_assist.config")
+local events = require("lsp_assist.events")
+local parts = require("lsp_assist.parts")
 
 local api = vim.api
 local M = {}
@@ -18,6 +22,10 @@ local TRIGGER = { invoked = 1, automatic = 2 }
 ---@field row integer 0-based line the item applies to
 ---@field start_col integer byte column where the replaced text starts
 ---@field replaced_suffix string text after the cursor that the item replaces (usually "")
+---@field id? string the server's id of the suggestion (lsp-assist's items have one)
+---@field told_shown? boolean the server was told it is shown
+---@field accepted integer bytes of `text` accepted in part so far
+---@field over? boolean accepted, or replaced by the next answer: no dismissal to tell
 
 ---@class lsp_assist.GhostState
 ---@field client_id integer
@@ -71,12 +79,24 @@ local function current_line(bufnr, row)
   return api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
 end
 
+local function tell(state, item, kind, accepted)
+  if item.id then
+    events.send(state.client_id, item.id, kind, item.text, accepted)
+  end
+end
+
+-- Hides the suggestion; one hidden before it was accepted (or replaced) was dismissed.
 local function clear_extmark(bufnr, state)
   if state.extmark then
     pcall(api.nvim_buf_del_extmark, bufnr, M.namespace, state.extmark)
     state.extmark = nil
   end
+  local item = state.shown and state.shown.item
   state.shown = nil
+  if item and item.told_shown and not item.over and item.accepted == 0 then
+    item.over = true
+    tell(state, item, "dismissed")
+  end
 end
 
 local function cancel_pending(state)
@@ -110,25 +130,33 @@ function M.clear(bufnr)
   state.index = 1
 end
 
---- What the current item still adds at the cursor, or nil when what was typed since does
---- not continue it (then it is stale).
----@return string? remainder, integer? end_col
+--- What the current item still adds at the cursor, with what the buffer already holds of it
+--- (typed through or accepted in part, over one line or several); no remainder when the
+--- buffer does not continue it (then it is stale) or holds all of it (then `held` is its text).
+---@return string? remainder, integer? end_col, string? held
 local function remainder_of(bufnr, item)
   local row, col = cursor_in(bufnr)
-  if row ~= item.row or col < item.start_col then
+  if not row or row < item.row or (row == item.row and col < item.start_col) then
     return nil
   end
-  local line = current_line(bufnr, row)
-  local typed = line:sub(item.start_col + 1, col)
-  if item.text:sub(1, #typed) ~= typed or #typed >= #item.text then
+  local _, breaks = item.text:gsub("\n", "")
+  if row - item.row > breaks then
     return nil
+  end
+  local ok, lines = pcall(api.nvim_buf_get_text, bufnr, item.row, item.start_col, row, col, {})
+  local held = ok and table.concat(lines, "\n") or nil
+  if not held or item.text:sub(1, #held) ~= held then
+    return nil
+  elseif #held == #item.text then
+    return nil, nil, held
   end
   local end_col = col
   local suffix = item.replaced_suffix
-  if suffix ~= "" and line:sub(col + 1, col + #suffix) == suffix then
+  local line = current_line(bufnr, row)
+  if row == item.row and suffix ~= "" and line:sub(col + 1, col + #suffix) == suffix then
     end_col = col + #suffix
   end
-  return item.text:sub(#typed + 1), end_col
+  return item.text:sub(#held + 1), end_col, held
 end
 
 -- Draws the current item, or clears it when it no longer applies.
@@ -138,11 +166,14 @@ local function render(bufnr)
     return
   end
   local item = state.items[state.index]
-  local rest, end_col = nil, nil
+  local rest, end_col, held = nil, nil, nil
   if item and enabled then
-    rest, end_col = remainder_of(bufnr, item)
+    rest, end_col, held = remainder_of(bufnr, item)
   end
   if not rest then
+    if item and held then
+      item.over = true -- typed through to its end: nothing was dismissed
+    end
     clear_extmark(bufnr, state)
     state.items = {}
     return
@@ -163,6 +194,10 @@ local function render(bufnr)
     virt_lines[#virt_lines + 1] = { { displayable(bufnr, lines[i]), hl } }
   end
   local row, col = cursor_in(bufnr)
+  -- A new item drawn in place of the shown one replaces it (the next answer, another choice).
+  if state.shown and state.shown.item ~= item then
+    state.shown.item.over = true
+  end
   state.extmark = api.nvim_buf_set_extmark(bufnr, M.namespace, row, col, {
     id = state.extmark,
     virt_text = { { first, hl } },
@@ -174,6 +209,10 @@ local function render(bufnr)
     priority = 5000,
   })
   state.shown = { item = item, end_col = end_col }
+  if not item.told_shown then
+    item.told_shown = true
+    tell(state, item, "shown")
+  end
 end
 
 -- Converts the server's items (positions in the client's encoding) to byte columns.
@@ -187,7 +226,13 @@ local function to_items(bufnr, client, result, row, col)
   local items = {}
   for _, raw in ipairs(result.items or result) do
     local insert = raw.insertText
-    local item = { row = row, start_col = col, replaced_suffix = "" }
+    local item = {
+      row = row,
+      start_col = col,
+      replaced_suffix = "",
+      id = events.id_of(raw),
+      accepted = 0,
+    }
     if type(insert) == "table" then
       item.snippet = insert.value or ""
       item.text = snippet_text(item.snippet)
@@ -248,6 +293,10 @@ local function request(bufnr, trigger)
     end
     if not vim.startswith(api.nvim_get_mode().mode, "i") then
       return
+    end
+    -- The answer supersedes the shown suggestion, even when it has nothing to show.
+    if state.shown then
+      state.shown.item.over = true
     end
     state.items = to_items(bufnr, client, result, row, col)
     state.index = 1
@@ -327,7 +376,7 @@ function M.visible(bufnr)
   return state ~= nil and state.shown ~= nil
 end
 
---- Puts the shown suggestion in the buffer and the cursor at its end.
+--- Puts the rest of the shown suggestion in the buffer and the cursor at its end.
 ---@return boolean accepted
 function M.accept(bufnr)
   local state = states[bufnr]
@@ -336,18 +385,55 @@ function M.accept(bufnr)
     return false
   end
   local item = shown.item
-  local row = item.row
+  local rest, end_col = remainder_of(bufnr, item)
+  local row, col = cursor_in(bufnr)
+  if not rest or not row then
+    return false
+  end
+  item.over = true
   M.clear(bufnr)
   if item.snippet then
-    api.nvim_buf_set_text(bufnr, row, item.start_col, row, shown.end_col, { "" })
-    api.nvim_win_set_cursor(0, { row + 1, item.start_col })
+    -- The snippet replaces what was typed of it.
+    api.nvim_buf_set_text(bufnr, item.row, item.start_col, row, end_col, { "" })
+    api.nvim_win_set_cursor(0, { item.row + 1, item.start_col })
     vim.snippet.expand(item.snippet)
+    tell(state, item, "accepted")
     return true
   end
-  local lines = split_lines(item.text)
-  api.nvim_buf_set_text(bufnr, row, item.start_col, row, shown.end_col, lines)
-  local last_col = (#lines == 1 and item.start_col or 0) + #lines[#lines]
+  local lines = split_lines(rest)
+  api.nvim_buf_set_text(bufnr, row, col, row, end_col, lines)
+  local last_col = (#lines == 1 and col or 0) + #lines[#lines]
   api.nvim_win_set_cursor(0, { row + #lines, last_col })
+  tell(state, item, "accepted", #item.text)
+  return true
+end
+
+--- Puts the next word (`unit` "word") or line ("line") of the shown suggestion in the buffer;
+--- the rest stays shown. A part that is all that is left accepts the suggestion.
+---@param unit "word"|"line"
+---@return boolean accepted
+function M.accept_part(bufnr, unit)
+  local state = states[bufnr]
+  local shown = state and state.shown
+  if not shown then
+    return false
+  end
+  local item = shown.item
+  local rest, _, held = remainder_of(bufnr, item)
+  local row, col = cursor_in(bufnr)
+  if not rest or not held or not row then
+    return false
+  end
+  local part = unit == "line" and parts.next_line(rest) or parts.next_word(rest)
+  if item.snippet or #part >= #rest then
+    return M.accept(bufnr)
+  end
+  local lines = split_lines(part)
+  api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
+  api.nvim_win_set_cursor(0, { row + #lines, (#lines == 1 and col or 0) + #lines[#lines] })
+  item.accepted = #held + #part
+  tell(state, item, "partial", item.accepted)
+  render(bufnr)
   return true
 end
 

@@ -74,10 +74,11 @@ local function check_neovim()
   end
   local mode = config.ghost_mode()
   if mode == "native" then
-    health.ok("ghost text: native (vim.lsp.inline_completion)")
+    health.ok("ghost text: native (vim.lsp.inline_completion; whole suggestions only)")
   elseif mode == "extmarks" then
-    local why = vim.lsp.inline_completion and "chosen in setup()"
-      or "this Neovim has no vim.lsp.inline_completion"
+    local why = config.options.ghost_text == "native"
+        and "this Neovim has no vim.lsp.inline_completion"
+      or "accepts a word or a line at a time"
     health.ok("ghost text: extmarks drawn by lsp-assist (" .. why .. ")")
   else
     health.info("ghost text: off (ghost_text = false)")
@@ -165,7 +166,7 @@ local function check_ollama(clients)
       health.error(line:sub(6))
     elseif line:match("^%[%-%-%]") then
       health.info(line:sub(6))
-    elseif line:match("^%s+fix:") then
+    elseif line:match("^%s+fix:") or line:match("^Endpoints: ") then
       health.info(vim.trim(line))
     end
   end

@@ -81,6 +81,32 @@ function M.accept()
   return ghost ~= nil and ghost.accept(vim.api.nvim_get_current_buf())
 end
 
+--- Whether the shown suggestion can be accepted a word or a line at a time (the plugin's own
+--- ghost text can, Neovim's vim.lsp.inline_completion cannot).
+---@return boolean
+function M.can_accept_part()
+  local ghost = backend()
+  return ghost ~= nil and ghost.accept_part ~= nil and M.visible()
+end
+
+--- Accepts the next word of the suggestion; the rest stays shown.
+---@return boolean accepted
+function M.accept_word()
+  local ghost = backend()
+  return ghost ~= nil
+    and ghost.accept_part ~= nil
+    and ghost.accept_part(vim.api.nvim_get_current_buf(), "word")
+end
+
+--- Accepts the next line of the suggestion (with its line break); the rest stays shown.
+---@return boolean accepted
+function M.accept_line()
+  local ghost = backend()
+  return ghost ~= nil
+    and ghost.accept_part ~= nil
+    and ghost.accept_part(vim.api.nvim_get_current_buf(), "line")
+end
+
 function M.next()
   local ghost = backend()
   if ghost then
