@@ -255,6 +255,31 @@ class AssistProtocol(LanguageServerProtocol):
             self._warn_once("unknown", method, f"ignored notification {method}: unknown method")
         return False
 
+    def _execute_handler(
+        self,
+        msg_id: MsgId,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        if msg_id == self.msg_id:
+            return  # a request's own id: its answer takes it out of the table
+        # pygls runs a notification, and each step of a generator handler (its own didOpen,
+        # didChange, didClose, executeCommand…), under a made-up id, and files the future of
+        # one that is a generator or a coroutine in `_request_futures` (the table of requests
+        # in flight that `$/cancelRequest` looks in), where only a request's answer takes an
+        # entry out: one future (with its condition, lock and callbacks, ~2 kB) was kept per
+        # keystroke for the whole session.
+        future = self._request_futures.get(msg_id)
+        if future is None:
+            return
+        if future.done():
+            del self._request_futures[msg_id]
+        else:
+            future.add_done_callback(lambda _done: self._request_futures.pop(msg_id, None))
+
     def _has_handler(self, method: str) -> bool:
         return method in self.fm.builtin_features or method in self.fm.features
 
