@@ -15,6 +15,7 @@ own tree is kept up to date by `Document` for whoever needs the whole file.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,7 +95,8 @@ class SyntaxWindow:
     cursor: int
     """`str` index of the cursor in `text`."""
     parsable: bool = True
-    """False when the lines around the cursor are too long to parse on every keystroke."""
+    """False when the cursor's line is too long to parse on every keystroke (its text is
+    there for the cheap uses: the context's names before the cursor)."""
 
     @classmethod
     def around(cls, document: TextView, offset: int) -> SyntaxWindow:
@@ -106,7 +108,7 @@ class SyntaxWindow:
             # of hundreds of kB per keystroke would stall the editor (found by fuzzing).
             window = cls._lines(document, offset, line, line)
             if len(window.text) > MAX_WINDOW_CHARS:
-                return cls(document.language, "", 0, parsable=False)
+                return dataclasses.replace(window, parsable=False)
         return window
 
     @classmethod
