@@ -10,7 +10,7 @@ export const STATUS_NOTIFICATION = 'lspAssist/status';
 export interface ServerStatus {
   state: string;
   model?: string;
-  source?: 'model' | 'type-through' | 'cache' | 'offline';
+  source?: 'model' | 'type-through' | 'cache' | 'prefetch' | 'offline';
   latencyMs?: number;
   backendMs?: number;
   message?: string;
