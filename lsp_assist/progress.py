@@ -69,6 +69,9 @@ class WorkDoneProgress:
                 self._server.work_done_progress.end(
                     self._token, types.WorkDoneProgressEnd(message=message)
                 )
+            # pygls keeps a future per token for the client's cancel, and never forgets it
+            # (one per review run, for the whole session).
+            self._server.work_done_progress.tokens.pop(self._token, None)
 
         if self._begun is not None:
             self._begun.add_done_callback(finish)

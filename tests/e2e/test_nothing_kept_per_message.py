@@ -1,7 +1,8 @@
-"""A long session keeps nothing per message: the server built as `lsp-assist serve` builds it,
-fed messages as its stdio transport feeds them (found by benchmarks/soak.py, whose server grew
-by ~2 kB per keystroke: pygls filed the future of every didChange in its table of requests in
-flight, and never took it out)."""
+"""A long session keeps nothing per message, nor per progress report: the server built as
+`lsp-assist serve` builds it, fed messages as its stdio transport feeds them (found by
+benchmarks/soak.py, whose server grew by ~2 kB per keystroke: pygls filed the future of every
+didChange in its table of requests in flight and never took it out; and by a future per review
+that reported progress)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from lsp_assist.framing import Message
 from lsp_assist.lsp.protocol import AssistProtocol
+from lsp_assist.progress import WorkDoneProgress
 from lsp_assist.server import AssistServer, build_server
 
 KEYSTROKES = 300
@@ -31,7 +33,7 @@ class Sink:
     def close(self) -> None:
         pass
 
-    def answers(self) -> list[dict[str, Any]]:
+    def messages(self) -> list[dict[str, Any]]:
         messages, rest = [], bytes(self.data)
         while rest:
             header, _, rest = rest.partition(b"\r\n\r\n")
@@ -39,7 +41,13 @@ class Sink:
             length = int(fields[b"Content-Length"])
             messages.append(json.loads(rest[:length]))
             rest = rest[length:]
-        return [m for m in messages if "id" in m and "method" not in m]
+        return messages
+
+    def answers(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages() if "id" in m and "method" not in m]
+
+    def requests(self, method: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages() if "id" in m and m.get("method") == method]
 
 
 def send(protocol: AssistProtocol, method: str, params: Any, msg_id: int | None = None) -> None:
@@ -59,14 +67,20 @@ def futures_alive() -> int:
     return sum(1 for thing in gc.get_objects() if isinstance(thing, kinds))
 
 
-async def started(tmp_path: Path) -> tuple[AssistServer, AssistProtocol, Sink]:
+async def started(
+    tmp_path: Path, capabilities: dict[str, Any] | None = None
+) -> tuple[AssistServer, AssistProtocol, Sink]:
     server = build_server()
     protocol = server.protocol
     assert isinstance(protocol, AssistProtocol)
     sink = Sink()
     protocol.set_writer(sink)
     options = {"completion": {"backend": "offline"}, "review": {"enabled": False}}
-    params: dict[str, Any] = {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}
+    params: dict[str, Any] = {
+        "processId": None,
+        "rootUri": tmp_path.as_uri(),
+        "capabilities": capabilities or {},
+    }
     send(protocol, "initialize", {**params, "initializationOptions": options}, msg_id=1)
     await asyncio.sleep(0.05)
     return server, protocol, sink
@@ -108,4 +122,25 @@ async def test_settings_changes_and_commands_leave_nothing_behind_once_done(
 
     assert {answer["id"] for answer in sink.answers()} >= set(range(100, 120))
     assert pending(protocol) == 0
+    await server.session.shutdown()
+
+
+async def test_progress_reports_leave_nothing_behind_once_ended(tmp_path: Path) -> None:
+    capabilities = {"window": {"workDoneProgress": True}}
+    server, protocol, sink = await started(tmp_path, capabilities)
+    for run in range(20):
+        progress = WorkDoneProgress(server, "review")
+        await progress.begin("Reviewing")
+        await asyncio.sleep(0.01)
+        create = sink.requests("window/workDoneProgress/create")[run]
+        protocol.receive(Message({"jsonrpc": "2.0", "id": create["id"], "result": None}))
+        await progress.ready()
+        progress.end("reviewed")
+    await asyncio.sleep(0.01)
+
+    ended = [
+        m for m in sink.messages() if m.get("params", {}).get("value", {}).get("kind") == "end"
+    ]
+    assert len(ended) == 20
+    assert server.work_done_progress.tokens == {}
     await server.session.shutdown()
