@@ -7,6 +7,7 @@ type while a run goes on, and an answer is placed only in the text it belongs to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -86,43 +87,52 @@ class DocumentReviewer:
         started = time.perf_counter()
         name = file_name_of_uri(uri)
         progress: ReviewProgress | None = None
-        for done, wanted in enumerate(todo):
-            scan = await state.units.current(document)
-            unit = scan.named(wanted.name) if scan is not None else None
-            if scan is None or unit is None:
-                continue  # gone meanwhile
-            key = self._key(unit, self._context(scan.context, unit), settings)
-            answer = self._cache.get(key)
-            if answer is not None:
-                stats.cached += 1
-            elif scope == "cached":
-                continue
-            else:
-                if progress is None:
-                    progress = self._progress()
-                    await progress.begin(f"Reviewing {name}")
-                progress.report(
-                    f"Reviewing {name}: {done + 1}/{len(todo)} functions",
-                    done * 100 // len(todo),
-                )
-                self._on_status(Status(state="reviewing", uri=uri, done=done, total=len(todo)))
-                try:
-                    answer = await self._ask(document, state, unit, settings, stats)
-                except EditedMeanwhile:
-                    stats.stale += 1
-                    log.info("review of %s in %s dropped: edited while in flight", unit.name, uri)
+        try:
+            for done, wanted in enumerate(todo):
+                scan = await state.units.current(document)
+                unit = scan.named(wanted.name) if scan is not None else None
+                if scan is None or unit is None:
+                    continue  # gone meanwhile
+                key = self._key(unit, self._context(scan.context, unit), settings)
+                answer = self._cache.get(key)
+                if answer is not None:
+                    stats.cached += 1
+                elif scope == "cached":
                     continue
-                except BackendError as exc:
-                    log.warning("review failed: %s", exc)
-                    self._on_status(Status(state="error", message=exc.user_message()))
-                    self._notifier.report(exc, scope=f"review:{settings.model}")
-                    break
-                if answer is None:
-                    continue
-                self._cache.put(key, answer)
-                self._cache_changed()
-            if await self._place(document, state, unit, answer, settings, stats):
-                self._on_findings(uri)
+                else:
+                    if progress is None:
+                        progress = self._progress()
+                        await progress.begin(f"Reviewing {name}")
+                    progress.report(
+                        f"Reviewing {name}: {done + 1}/{len(todo)} functions",
+                        done * 100 // len(todo),
+                    )
+                    self._on_status(Status(state="reviewing", uri=uri, done=done, total=len(todo)))
+                    try:
+                        answer = await self._ask(document, state, unit, settings, stats)
+                    except EditedMeanwhile:
+                        stats.stale += 1
+                        log.info(
+                            "review of %s in %s dropped: edited while in flight", unit.name, uri
+                        )
+                        continue
+                    except BackendError as exc:
+                        log.warning("review failed: %s", exc)
+                        self._on_status(Status(state="error", message=exc.user_message()))
+                        self._notifier.report(exc, scope=f"review:{settings.model}")
+                        break
+                    if answer is None:
+                        continue
+                    self._cache.put(key, answer)
+                    self._cache_changed()
+                if await self._place(document, state, unit, answer, settings, stats):
+                    self._on_findings(uri)
+        except asyncio.CancelledError:
+            # The document closed, or the session ends: the editor's progress ends all the
+            # same (it would spin on, and pygls would keep its token).
+            if progress is not None:
+                progress.end(f"{name}: stopped")
+            raise
         total = len(state.findings.all())
         if progress is not None:
             progress.end(f"{name}: {total} finding{'s' if total != 1 else ''}")
