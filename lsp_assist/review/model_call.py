@@ -124,8 +124,11 @@ class ModelCalls:
                 await self._activity.wait_quiet(QUIET_BEFORE_REVIEW_S)
                 if in_flight.edited:
                     raise EditedMeanwhile
+                # The client as the settings say now: the wait may have outlasted a settings
+                # change, and the client it replaced is closed 30 s after.
+                current = self._backend()
                 call = asyncio.ensure_future(
-                    backend.chat(model=model, messages=messages, options=options, format=schema)
+                    current.chat(model=model, messages=messages, options=options, format=schema)
                 )
                 in_flight.call = call
                 preempted = False
