@@ -64,7 +64,7 @@ from typing import Any
 from latency_support import ROOT, percentile, summary
 from soak_editor import OpenFile, Plan, Sample, SoakClient, Typist
 from soak_fake import SoakFake
-from soak_gauge import ServerGauge, type_growth
+from soak_gauge import MachineLoad, ServerGauge, type_growth
 from soak_workspace import build_soak_workspace, review_rules
 
 PROBE = Path(__file__).resolve().parent / "soak_probe.py"
@@ -80,6 +80,8 @@ QUICK = {
     "window": 100,
     "settle_s": 1.0,
     "grace_s": 3.0,
+    "rss_every": 25,
+    "probe_every": 50,
 }
 
 
@@ -107,9 +109,10 @@ def plan_for(args: argparse.Namespace) -> Plan:
 class Soak:
     """The run: samples while the typist types, and the two checkpoints."""
 
-    def __init__(self, args: argparse.Namespace, gauge: ServerGauge) -> None:
+    def __init__(self, args: argparse.Namespace, gauge: ServerGauge, load: MachineLoad) -> None:
         self.args = args
         self.gauge = gauge
+        self.load = load
         self.started = time.perf_counter()
         self.paused_s = 0.0
         self.rss: list[tuple[int, float]] = [(0, gauge.rss_mb())]
@@ -138,6 +141,7 @@ class Soak:
                     "sockets": fds.get("sockets"),
                     "gc_collections": report.get("gc_collections"),
                     "rss_mb": self.gauge.rss_mb(),
+                    "others_cores": self.load.others_cores(),
                 }
             )
             if self.args.census_every and k >= self._next_census:
@@ -284,13 +288,15 @@ async def _drive(
         await client.initialize(root.as_uri(), server_options(fake.url), timeout=60)
         rss_start = gauge.rss_mb()
         open_files = [OpenFile(f, (root / f.name).as_uri(), root / f.name) for f in files]
-        soak = Soak(args, gauge)
+        load = MachineLoad([p for p in (os.getpid(), client.pid, fake.pid) if p is not None])
+        soak = Soak(args, gauge, load)
         typist = Typist(
             client, open_files, plan_for(args), random.Random(args.seed), soak.on_keystroke
         )
         typist.open_all()
         await typist.run()
         typing_s = soak.typing_s()
+        soak.probes.append({"keystroke": typist.keystrokes, "others_cores": load.others_cores()})
         warmup = soak.checkpoints.get("warmup")
         end = await soak.checkpoint(typist.keystrokes, baseline=warmup)
         total_s = time.perf_counter() - soak.started
@@ -322,6 +328,7 @@ async def _drive(
             (warmup or {}).get("untracked", {}), end.get("untracked", {}), top=args.top_types
         ),
         "overhead_ms": overhead(typist.samples, typist.keystrokes, args.window),
+        "others_cores": others_cores(soak.probes, typist.keystrokes, args.window),
         "requests": {
             "sent": dict(client.sent.most_common()),
             "answered": dict(client.answered.most_common()),
@@ -363,6 +370,22 @@ def overhead(samples: list[Sample], keystrokes: int, window: int) -> dict[str, A
     p95_first, p95_last = first_row["p95"], last_row["p95"]
     result["p95_ratio"] = round(p95_last / p95_first, 3) if p95_first and p95_first > 0 else None
     return result
+
+
+def others_cores(probes: list[dict[str, Any]], keystrokes: int, window: int) -> dict[str, Any]:
+    """The cores other processes kept busy, on average, in the first and the last `window`
+    keystrokes (from the probes: each tells the load since the one before)."""
+
+    def mean(rows: list[dict[str, Any]]) -> float | None:
+        values = [r["others_cores"] for r in rows if r.get("others_cores") is not None]
+        return round(sum(values) / len(values), 2) if values else None
+
+    later = probes[1:]  # the first tells the load since the start, before any keystroke
+    return {
+        "first": mean([p for p in later if p["keystroke"] <= window + 1]),
+        "last": mean([p for p in later if p["keystroke"] > keystrokes - window + 1]),
+        "max": max((p.get("others_cores") or 0.0 for p in later), default=None),
+    }
 
 
 def log_summary(path: Path) -> dict[str, Any]:
@@ -474,7 +497,7 @@ def print_table(result: dict[str, Any]) -> None:
     step = max(1, len(series) // 10)
     print(_row("  along the way", "  ".join(f"{k:,}: {mb}" for k, mb in series[::step])))
     print(_row("asyncio tasks", f"after warm-up {warm.get('tasks')}, end {end['tasks']}"))
-    sampled = [p["tasks"] for p in result["probes"] if p["tasks"] is not None]
+    sampled = [p["tasks"] for p in result["probes"] if p.get("tasks") is not None]
     if sampled:
         print(_row("  sampled while typing", f"min {min(sampled)}, max {max(sampled)}"))
     print(
@@ -505,6 +528,14 @@ def print_table(result: dict[str, Any]) -> None:
             )
         )
     print(_row(f"  p95 per {window:,}", "  ".join(str(v) for v in o["p95_by_window"])))
+    others = result["others_cores"]
+    print(
+        _row(
+            "  other processes' CPU",
+            f"{others['first']} cores in the first {window:,}, {others['last']} in the last, "
+            f"at most {others['max']} (a shared machine)",
+        )
+    )
     print(_row("  answered by", ", ".join(f"{k} {n}" for k, n in o["answered_by"].items())))
     r = result["requests"]
     sent, answered = sum(r["sent"].values()), sum(r["answered"].values())

@@ -109,6 +109,10 @@ class SoakFake:
         return self
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 

@@ -122,6 +122,42 @@ class ServerGauge:
         raise ProbeTimeout(f"the server's probe did not answer in {timeout} s")
 
 
+class MachineLoad:
+    """How many cores the machine's other processes kept busy (this machine is shared): the
+    CPU time of the whole machine (`/proc/stat`) minus that of the soak's own processes,
+    between two samples."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self._last = self._times()
+
+    def _times(self) -> tuple[float, float, float]:
+        """(machine busy, ours, elapsed) in clock ticks."""
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = [int(f) for f in fields]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        ours = 0
+        for pid in self.pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            after_name = stat.rsplit(")", 1)[1].split()
+            ours += int(after_name[11]) + int(after_name[12])  # utime, stime
+        return float(sum(ticks) - idle), float(ours), float(sum(ticks))
+
+    def others_cores(self) -> float:
+        """Cores busy with other processes since the previous call."""
+        busy, ours, total = self._times()
+        last_busy, last_ours, last_total = self._last
+        self._last = (busy, ours, total)
+        elapsed = total - last_total
+        if elapsed <= 0:
+            return 0.0
+        cores = os.cpu_count() or 1
+        return round(max(0.0, (busy - last_busy) - (ours - last_ours)) / elapsed * cores, 2)
+
+
 def type_growth(
     before: dict[str, list[int]], after: dict[str, list[int]], top: int = 12
 ) -> list[dict[str, Any]]:

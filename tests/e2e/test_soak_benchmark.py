@@ -75,7 +75,9 @@ def test_tasks_and_connections_are_reported_at_both_checkpoints(
         assert checkpoint["threads"] >= 1
         descriptors = checkpoint["descriptors"]
         assert descriptors["fds"] >= descriptors["sockets"] >= 1
-    assert all(probe["tasks"] is not None for probe in quick_run["probes"])
+    sampled = [probe for probe in quick_run["probes"] if "tasks" in probe]
+    assert len(sampled) >= 2
+    assert all(probe["tasks"] >= 1 for probe in sampled)
 
 
 def test_overhead_is_compared_between_the_first_and_the_last_keystrokes(
@@ -88,6 +90,7 @@ def test_overhead_is_compared_between_the_first_and_the_last_keystrokes(
         assert 0 <= overhead[name]["p50"] <= overhead[name]["p95"]
     assert len(overhead["p95_by_window"]) == 4
     assert overhead["answered_by"]["model"] > 0
+    assert quick_run["others_cores"]["first"] is not None
 
 
 def test_each_of_the_three_conditions_has_a_verdict(quick_run: dict[str, Any]) -> None:
