@@ -151,7 +151,7 @@ class EngineHttp:
             return response.json()
         except ValueError as exc:
             raise NotAModelServer(
-                self.url, self.server, f"{path} answered {_kind_of(response)}"
+                self.url, self.server, f"{path} answered {kind_of(response)}"
             ) from exc
 
     def _raise_for(self, response: httpx.Response, path: str) -> None:
@@ -161,16 +161,16 @@ class EngineHttp:
         if status in (401, 403):
             raise AuthFailed(self.url, self.endpoint.apiKeyEnv, status)
         if status in (429, 503):
-            retry_after_s = _retry_after_s(response.headers.get("retry-after"))
-            if retry_after_s:
-                self._busy_until = time.monotonic() + retry_after_s
-            log.info("%s is busy (status %d, retry after %.0f s)", self.url, status, retry_after_s)
-            raise ServerBusy(f"status {status}", retry_after_s=retry_after_s, server=self.described)
+            wait_s = retry_after_s(response.headers.get("retry-after"))
+            if wait_s:
+                self._busy_until = time.monotonic() + wait_s
+            log.info("%s is busy (status %d, retry after %.0f s)", self.url, status, wait_s)
+            raise ServerBusy(f"status {status}", retry_after_s=wait_s, server=self.described)
         body = _json_or_none(response)
         if body is None:
             # A web page or another API: not the server the settings say.
             raise NotAModelServer(
-                self.url, self.server, f"{path} answered {status} with {_kind_of(response)}"
+                self.url, self.server, f"{path} answered {status} with {kind_of(response)}"
             )
         raise ModelFailed(f"{_error_text(body)} (status {status} from {path})")
 
@@ -215,7 +215,7 @@ def tls_verification(endpoint: Endpoint) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=os.path.expanduser(endpoint.caBundle))
 
 
-def _retry_after_s(value: str | None) -> float:
+def retry_after_s(value: str | None) -> float:
     """`Retry-After` in seconds (delta-seconds; an HTTP date is taken as one minute)."""
     if not value:
         return 0.0
@@ -236,7 +236,8 @@ def _json_or_none(response: httpx.Response) -> Any:
         return None
 
 
-def _kind_of(response: httpx.Response) -> str:
+def kind_of(response: httpx.Response) -> str:
+    """What a response's body is, for a message: "text/html (1234 bytes)"."""
     content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
     return f"{content_type} ({len(response.content)} bytes)"
 

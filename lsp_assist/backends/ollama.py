@@ -29,7 +29,7 @@ import ollama
 import pydantic
 
 from lsp_assist.backends.answers import ChatAnswer, GenerationStats
-from lsp_assist.backends.engine_http import _retry_after_s as retry_after_seconds
+from lsp_assist.backends.engine_http import kind_of, retry_after_s
 from lsp_assist.context.secrets import redact_secrets
 from lsp_assist.errors import (
     AuthFailed,
@@ -216,14 +216,12 @@ class OllamaBackend:
         if status in (401, 403):
             raise AuthFailed(self.host, self._key_env, status)
         if status in (429, 503):
-            retry_after_s = retry_after_seconds(response.headers.get("retry-after"))
-            if retry_after_s:
-                self._busy_until = time.monotonic() + retry_after_s
-            log.info("%s is busy (status %d, retry after %.0f s)", self.host, status, retry_after_s)
-            if retry_after_s or status == 429 or not _speaks_json(response):
-                raise ServerBusy(
-                    f"status {status}", retry_after_s=retry_after_s, server=self.described
-                )
+            wait_s = retry_after_s(response.headers.get("retry-after"))
+            if wait_s:
+                self._busy_until = time.monotonic() + wait_s
+            log.info("%s is busy (status %d, retry after %.0f s)", self.host, status, wait_s)
+            if wait_s or status == 429 or not _speaks_json(response):
+                raise ServerBusy(f"status {status}", retry_after_s=wait_s, server=self.described)
             return  # Ollama's own "server busy" (its queue is full): told as Ollama's
         if status in (502, 504):
             raise BackendUnavailable(
@@ -233,10 +231,10 @@ class OllamaBackend:
             await response.aread()
             if status == 400 and b"HTTPS" in response.content:
                 # Go's and nginx's answer to plain HTTP on a TLS port.
-                raise TlsFailed(self.host, "tls-only", _kind_of(response), endpoint=self.endpoint)
+                raise TlsFailed(self.host, "tls-only", kind_of(response), endpoint=self.endpoint)
             path = response.request.url.path
             raise NotAModelServer(
-                self.host, "Ollama", f"{path} answered {status} with {_kind_of(response)}"
+                self.host, "Ollama", f"{path} answered {status} with {kind_of(response)}"
             )
 
     async def model_info(self, model: str) -> ModelInfo:
@@ -447,8 +445,3 @@ class OllamaBackend:
 def _speaks_json(response: httpx.Response) -> bool:
     """Whether the body is JSON (Ollama's answers, streams as NDJSON), not a page."""
     return "json" in response.headers.get("content-type", "")
-
-
-def _kind_of(response: httpx.Response) -> str:
-    content_type = response.headers.get("content-type", "").split(";")[0] or "no content type"
-    return f"{content_type} ({len(response.content)} bytes)"
