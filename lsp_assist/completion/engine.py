@@ -446,19 +446,23 @@ class CompletionEngine:
         lead = "\n" if ends_line else ""
         # At the end of its line, what follows is the next line: prepared at its start (the
         # editor's indentation, whatever it is, is typed through).
-        accepted = snapshot.with_inserted(offset, shown + lead)
         at += len(lead)
         if (known := self._prefetched.get(uri)) is not None:
-            if known.live.generation.key == CursorKey.at(accepted.text, at):
+            if known.live.generation.key == CursorKey.after_inserting(
+                snapshot.text, offset, shown + lead
+            ):
                 return
             self._drop_prefetch(uri)
-        job = dataclasses.replace(live.job, snapshot=accepted, offset=at)
         shown_key = CursorKey.at(snapshot.text, offset)
 
         def start() -> None:
             self._waiting_prefetch.pop(uri, None)
             if self._last_asked.get(uri) != shown_key or not self._idle():
                 return  # the user typed on: no time to read it, and the model is needed
+            # Built only now, after the pause: every answered keystroke comes through here,
+            # and the document as accepted is a copy of its text and line starts.
+            accepted = snapshot.with_inserted(offset, shown + lead)
+            job = dataclasses.replace(live.job, snapshot=accepted, offset=at)
             coroutine = self._prefetch(backend, job, shown_key, shown, lead, live.backend)
             task = asyncio.get_running_loop().create_task(coroutine)
             self._prefetching.add(task)

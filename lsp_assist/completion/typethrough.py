@@ -33,6 +33,17 @@ class CursorKey:
             after_head=text[offset : offset + AFTER_CHARS],
         )
 
+    @classmethod
+    def after_inserting(cls, text: str, offset: int, inserted: str) -> CursorKey:
+        """`at(text with inserted at offset, offset + len(inserted))`, without copying the
+        text."""
+        before = text[max(0, offset - BEFORE_CHARS) : offset] + inserted
+        return cls(
+            before_len=offset + len(inserted),
+            before_tail=before[-BEFORE_CHARS:],
+            after_head=text[offset : offset + AFTER_CHARS],
+        )
+
     def typed_since(self, text: str, offset: int) -> str | None:
         """What was typed at this key's cursor to reach (`text`, `offset`), or None when the
         buffer around the cursor changed some other way."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from lsp_assist.completion.typethrough import CursorKey, SuggestionCache
 
 TEXT = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
@@ -73,3 +75,12 @@ def test_of_several_matching_suggestions_the_most_recently_used_comes_first() ->
     cache.touch("file:///a.py", CursorKey.at(TEXT, CURSOR))
     found = cache.candidates("file:///a.py", typed_a_plus, CURSOR + 3)
     assert [suggestion for suggestion, _ in found] == ["asked before typing", "asked after `a`"]
+
+
+@pytest.mark.parametrize(("offset", "inserted"), [(0, "x"), (5, "abc\n"), (3000, "y" * 2000)])
+def test_the_key_after_inserting_is_the_key_of_the_text_with_it(offset: int, inserted: str) -> None:
+    text = "".join(f"line {i}\n" for i in range(600))
+    with_it = text[:offset] + inserted + text[offset:]
+    assert CursorKey.after_inserting(text, offset, inserted) == CursorKey.at(
+        with_it, offset + len(inserted)
+    )
